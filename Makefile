@@ -41,7 +41,8 @@ system-deps:
 
 lint: install-test
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/mypy src
+	@mkdir -p .typecheck && ln -sfn ../src .typecheck/chat_server
+	MYPYPATH=.typecheck $(VENV)/bin/mypy -p chat_server
 	$(VENV)/bin/lint-imports
 
 unit: install-test
@@ -53,12 +54,13 @@ integration: install-test system-deps
 ## Everything CI runs: lint, layering, unit and integration tests.
 test: system-deps install-test
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/mypy src
+	@mkdir -p .typecheck && ln -sfn ../src .typecheck/chat_server
+	MYPYPATH=.typecheck $(VENV)/bin/mypy -p chat_server
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q tests
 
 screenshot: system-deps install-test
-	$(VENV)/bin/pytest -q -m browser tests/integration --screenshot-to=docs/demo.png
+	CHAT_SCREENSHOT_TO=docs/demo.png $(VENV)/bin/pytest -q -m browser tests/integration
 
 bench: install-test
 	bash benchmarks/run.sh

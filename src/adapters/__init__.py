@@ -1,0 +1,1 @@
+"""Adapters implementing the application's ports, one folder per technology."""

@@ -1,0 +1,68 @@
+"""Rate limits and the typing throttle for one server node."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from chat_server.application.ports import RateKind, RateLimit
+from chat_server.domain.model import UserRef
+
+# Forget idle entries once this many are held, so memory stays bounded by active users.
+_PRUNE_ABOVE = 10_000
+
+
+class InMemoryRateLimiter:
+    """Token buckets per (user, kind); a kind without a limit is not limited."""
+
+    def __init__(
+        self, limits: Mapping[RateKind, RateLimit | None],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limits = dict(limits)
+        self._monotonic = monotonic
+        self._buckets: dict[tuple[UserRef, RateKind], tuple[float, float]] = {}
+
+    async def acquire(self, user: UserRef, kind: RateKind) -> bool:
+        limit = self._limits.get(kind)
+        if limit is None:
+            return True
+        now = self._monotonic()
+        key = (user, kind)
+        tokens, since = self._buckets.get(key, (float(limit.burst), now))
+        tokens = min(float(limit.burst), tokens + (now - since) * limit.per_second)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > _PRUNE_ABOVE:
+            self._prune(now)
+        return True
+
+    def _prune(self, now: float) -> None:
+        """Drop buckets that have refilled completely: they hold no information."""
+        for key, (tokens, since) in list(self._buckets.items()):
+            limit = self._limits[key[1]]
+            assert limit is not None
+            if tokens + (now - since) * limit.per_second >= limit.burst:
+                del self._buckets[key]
+
+
+class InMemoryTypingThrottle:
+    def __init__(
+        self, interval_seconds: float = 2.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval = interval_seconds
+        self._monotonic = monotonic
+        self._last: dict[tuple[UserRef, str], float] = {}
+
+    async def allow(self, user: UserRef, chat_id: str) -> bool:
+        now = self._monotonic()
+        key = (user, chat_id)
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval:
+            return False
+        self._last[key] = now
+        if len(self._last) > _PRUNE_ABOVE:
+            self._last = {k: t for k, t in self._last.items() if now - t < self._interval}
+        return True

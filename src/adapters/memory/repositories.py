@@ -1,0 +1,209 @@
+"""Chats and messages held in dictionaries, with the same contracts as MongoDB storage."""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+from chat_server.application.ports import ChatCursor
+from chat_server.domain.errors import ChatNotFound, DuplicateClientMessageId
+from chat_server.domain.model import (
+    Chat,
+    ChatKey,
+    Message,
+    ProductSnapshot,
+    UserRef,
+    UserType,
+)
+
+
+class InMemoryChatRepository:
+    def __init__(self) -> None:
+        self._chats: dict[str, Chat] = {}
+        self._by_key: dict[ChatKey, str] = {}
+        self._by_user: defaultdict[UserRef, list[str]] = defaultdict(list)
+        self._pairs: set[tuple[int, int]] = set()
+
+    async def get(self, chat_id: str) -> Chat | None:
+        return self._chats.get(chat_id)
+
+    async def find(self, key: ChatKey) -> Chat | None:
+        chat_id = self._by_key.get(key)
+        return None if chat_id is None else self._chats[chat_id]
+
+    async def open(self, chat: Chat) -> tuple[Chat, bool]:
+        existing = self._by_key.get(chat.key)
+        if existing is not None:
+            return self._chats[existing], False
+        self._chats[chat.id] = chat
+        self._by_key[chat.key] = chat.id
+        for user in chat.participants:
+            self._by_user[user].append(chat.id)
+        self._pairs.add((chat.customer_id, chat.vendor_id))
+        return chat, True
+
+    def _require(self, chat_id: str) -> Chat:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        return chat
+
+    async def record_message(
+        self, chat_id: str, sender: UserType, message_id: str, at: datetime,
+        snapshot: ProductSnapshot | None,
+    ) -> Chat:
+        chat = self._require(chat_id).with_message(sender, message_id, at, snapshot)
+        self._chats[chat_id] = chat
+        return chat
+
+    async def mark_read(self, chat_id: str, reader: UserType) -> tuple[Chat, Chat]:
+        before = self._require(chat_id)
+        after = before.read_by(reader)
+        self._chats[chat_id] = after
+        return before, after
+
+    async def forget_message(
+        self, chat_id: str, message: Message, replacement_id: str | None
+    ) -> None:
+        self._chats[chat_id] = self._require(chat_id).without_message(message, replacement_id)
+
+    async def page_for(
+        self, user: UserRef, limit: int, after: ChatCursor | None
+    ) -> list[Chat]:
+        chats = (self._chats[i] for i in self._by_user.get(user, ()))
+        if after is not None:
+            bound = (after.last_message_at, after.chat_id)
+            chats = (c for c in chats if (c.last_message_at, c.id) < bound)
+        return heapq.nlargest(limit, chats, key=lambda c: (c.last_message_at, c.id))
+
+    async def shares_chat(self, a: UserRef, b: UserRef) -> bool:
+        if a.type is b.type:
+            return False
+        customer, vendor = (a, b) if a.type is UserType.CUSTOMER else (b, a)
+        return (customer.id, vendor.id) in self._pairs
+
+    async def counterparts(self, user: UserRef, limit: int) -> list[UserRef]:
+        seen: dict[UserRef, None] = {}
+        for chat_id in reversed(self._by_user.get(user, ())):
+            seen[self._chats[chat_id].counterpart(user)] = None
+            if len(seen) >= limit:
+                break
+        return list(seen)
+
+
+@attrs.define
+class _ChatLog:
+    """One chat's messages in seq order, and the unread ones per recipient side."""
+
+    seqs: list[int] = attrs.Factory(list)
+    ids: list[str] = attrs.Factory(list)
+    unread: dict[UserType, deque[str]] = attrs.Factory(
+        lambda: {UserType.CUSTOMER: deque(), UserType.VENDOR: deque()}
+    )
+
+
+class InMemoryMessageRepository:
+    def __init__(self) -> None:
+        self._messages: dict[str, Message] = {}
+        self._logs: defaultdict[str, _ChatLog] = defaultdict(_ChatLog)
+        self._by_client_id: dict[tuple[UserRef, str], str] = {}
+        # Per recipient, undelivered message ids in the order they were stored.
+        self._undelivered: defaultdict[UserRef, dict[str, None]] = defaultdict(dict)
+
+    async def add(self, message: Message) -> None:
+        if message.client_message_id is not None:
+            client_key = (message.sender, message.client_message_id)
+            if client_key in self._by_client_id:
+                raise DuplicateClientMessageId(message.client_message_id)
+            self._by_client_id[client_key] = message.id
+        self._messages[message.id] = message
+        log = self._logs[message.chat_id]
+        at = bisect.bisect(log.seqs, message.seq)
+        log.seqs.insert(at, message.seq)
+        log.ids.insert(at, message.id)
+        if message.read_at is None:
+            unread = log.unread[message.recipient.type]
+            if not unread or self._messages[unread[-1]].seq < message.seq:
+                unread.append(message.id)
+            else:  # out of seq order: only when stored by hand, never on the send path
+                ordered = sorted([*unread, message.id], key=lambda i: self._messages[i].seq)
+                log.unread[message.recipient.type] = deque(ordered)
+        if message.delivered_at is None:
+            self._undelivered[message.recipient][message.id] = None
+
+    async def get(self, message_id: str) -> Message | None:
+        return self._messages.get(message_id)
+
+    async def by_client_id(self, sender: UserRef, client_message_id: str) -> Message | None:
+        message_id = self._by_client_id.get((sender, client_message_id))
+        return None if message_id is None else self._messages[message_id]
+
+    async def by_ids(self, message_ids: Sequence[str]) -> list[Message]:
+        return [self._messages[i] for i in message_ids if i in self._messages]
+
+    async def history(self, chat_id: str, before_seq: int | None, limit: int) -> list[Message]:
+        log = self._logs.get(chat_id)
+        if log is None:
+            return []
+        end = len(log.seqs) if before_seq is None else bisect.bisect_left(log.seqs, before_seq)
+        found: list[Message] = []
+        for index in range(end - 1, -1, -1):
+            if len(found) >= limit:
+                break
+            message = self._messages[log.ids[index]]
+            if not message.deleted:
+                found.append(message)
+        return found
+
+    async def mark_read(
+        self, chat_id: str, recipient: UserType, up_to_seq: int, at: datetime, limit: int
+    ) -> list[str]:
+        log = self._logs.get(chat_id)
+        if log is None:
+            return []
+        unread = log.unread[recipient]
+        marked: list[str] = []
+        while unread and self._messages[unread[0]].seq <= up_to_seq:
+            message = self._messages[unread.popleft()]
+            if message.deleted:
+                continue
+            self._messages[message.id] = attrs.evolve(message, read_at=at)
+            if len(marked) < limit:
+                marked.append(message.id)
+        return marked
+
+    async def erase(self, message_id: str, at: datetime) -> Message | None:
+        message = self._messages.get(message_id)
+        if message is None or message.deleted:
+            return None
+        self._messages[message_id] = message.erased(at)
+        self._undelivered[message.recipient].pop(message_id, None)
+        return message
+
+    async def undelivered(self, recipient: UserRef, limit: int) -> list[Message]:
+        pending = self._undelivered.get(recipient)
+        if not pending:
+            return []
+        found = []
+        for message_id in pending:
+            found.append(self._messages[message_id])
+            if len(found) >= limit:
+                break
+        return found
+
+    async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None:
+        for message_id in message_ids:
+            message = self._messages.get(message_id)
+            if message is None or message.delivered_at is not None:
+                continue
+            self._messages[message_id] = attrs.evolve(message, delivered_at=at)
+            pending = self._undelivered.get(message.recipient)
+            if pending is not None:
+                pending.pop(message_id, None)
+                if not pending:
+                    del self._undelivered[message.recipient]

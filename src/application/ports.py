@@ -1,0 +1,190 @@
+"""The ports of the application: what the use cases need from the outside world.
+
+Adapters conform structurally (``typing.Protocol``) and are checked by mypy. Every
+contract below holds for every adapter; ``tests/integration/test_repository_contract.py``
+runs one suite on all of them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from chat_server.application.notifications import Notification
+from chat_server.domain.model import Chat, ChatKey, Message, ProductSnapshot, UserRef, UserType
+
+
+@attrs.frozen
+class ChatCursor:
+    """Position in a user's chat list, ordered by (last_message_at, id) descending."""
+
+    last_message_at: datetime
+    chat_id: str
+
+
+class ChatRepository(Protocol):
+    """Chats, each unique on its ChatKey. Every write is one atomic step."""
+
+    async def get(self, chat_id: str) -> Chat | None:
+        """The chat with this id; ``None`` for an unknown or malformed id."""
+
+    async def find(self, key: ChatKey) -> Chat | None: ...
+
+    async def open(self, chat: Chat) -> tuple[Chat, bool]:
+        """Store ``chat`` unless one with its key exists.
+
+        Returns the stored chat and whether this call created it. Atomic: of several
+        concurrent calls with one key, exactly one creates, the others get that chat.
+        """
+
+    async def record_message(
+        self, chat_id: str, sender: UserType, message_id: str, at: datetime,
+        snapshot: ProductSnapshot | None,
+    ) -> Chat:
+        """Apply ``Chat.with_message`` atomically and return the chat after it.
+
+        The returned ``last_seq`` is the seq allocated to this message: unique per chat,
+        increasing in the order of the calls. Raises ``ChatNotFound`` for an unknown chat.
+        """
+
+    async def mark_read(self, chat_id: str, reader: UserType) -> tuple[Chat, Chat]:
+        """Apply ``Chat.read_by`` atomically; returns the chat before and after it."""
+
+    async def forget_message(
+        self, chat_id: str, message: Message, replacement_id: str | None
+    ) -> None:
+        """Apply ``Chat.without_message`` atomically (a message deleted or never stored)."""
+
+    async def page_for(
+        self, user: UserRef, limit: int, after: ChatCursor | None
+    ) -> list[Chat]:
+        """The user's chats, most recent ``last_message_at`` first (ties by id), after the cursor."""
+
+    async def shares_chat(self, a: UserRef, b: UserRef) -> bool: ...
+
+    async def counterparts(self, user: UserRef, limit: int) -> list[UserRef]:
+        """The distinct users who share a chat with ``user``, at most ``limit``."""
+
+
+class MessageRepository(Protocol):
+    """Messages; unique on (chat_id, seq) and on (sender, client_message_id) when given."""
+
+    async def add(self, message: Message) -> None:
+        """Store a new message.
+
+        Raises ``DuplicateClientMessageId`` when the sender already stored a message with
+        this ``client_message_id``; then nothing is stored.
+        """
+
+    async def get(self, message_id: str) -> Message | None: ...
+
+    async def by_client_id(self, sender: UserRef, client_message_id: str) -> Message | None: ...
+
+    async def by_ids(self, message_ids: Sequence[str]) -> list[Message]:
+        """The stored messages among ``message_ids`` (any order, deleted ones included)."""
+
+    async def history(self, chat_id: str, before_seq: int | None, limit: int) -> list[Message]:
+        """Up to ``limit`` messages of the chat with seq < ``before_seq``, newest first.
+
+        Deleted messages are skipped. The cost depends on ``limit``, not on the history.
+        """
+
+    async def mark_read(
+        self, chat_id: str, recipient: UserType, up_to_seq: int, at: datetime, limit: int
+    ) -> list[str]:
+        """Set ``read_at`` on unread messages addressed to ``recipient`` with seq <= ``up_to_seq``.
+
+        Returns the ids of at most ``limit`` of the messages it marked (the oldest).
+        """
+
+    async def erase(self, message_id: str, at: datetime) -> Message | None:
+        """Delete a message: erase its text and images. Returns the message as it was,
+        or ``None`` when it does not exist or was already deleted (atomic: of two
+        concurrent calls, one wins)."""
+
+    async def undelivered(self, recipient: UserRef, limit: int) -> list[Message]:
+        """Messages addressed to ``recipient`` never delivered, oldest first, not deleted."""
+
+    async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None: ...
+
+
+class Channel(enum.Enum):
+    """The two kinds of connection a user holds: presence, and chat."""
+
+    PRESENCE = "presence"
+    CHAT = "chat"
+
+
+class PresenceRegistry(Protocol):
+    """Which users hold open connections, counted per connection (several devices)."""
+
+    async def add(self, user: UserRef, connection_id: str, channel: Channel) -> bool:
+        """Count a connection; ``True`` when it is the user's first on that channel (0 -> 1)."""
+
+    async def remove(self, user: UserRef, connection_id: str, channel: Channel) -> bool:
+        """Forget a connection; ``True`` when it was the user's last on that channel (1 -> 0)."""
+
+    async def is_connected(self, user: UserRef, channel: Channel) -> bool: ...
+
+    async def wait_connected(self, user: UserRef, channel: Channel, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the user to hold a connection on the channel."""
+
+
+class LastSeenRepository(Protocol):
+    """When each user was last online (durable)."""
+
+    async def set(self, user: UserRef, at: datetime) -> None: ...
+
+    async def get(self, user: UserRef) -> datetime | None: ...
+
+
+class Notifier(Protocol):
+    """Delivers notifications to every connected device of their audience."""
+
+    async def publish(self, notification: Notification, skip_connection: str | None = None) -> None:
+        """Emit ``notification``; ``skip_connection`` (the requesting socket that takes its
+        outcome from an ack) does not receive it."""
+
+
+class RateKind(enum.Enum):
+    REQUEST = "request"
+    SEND = "send"
+
+
+class RateLimiter(Protocol):
+    """Per-user token buckets, shared by all of a user's connections."""
+
+    async def acquire(self, user: UserRef, kind: RateKind) -> bool:
+        """Take one token; ``False`` when the bucket is empty (or ``True`` when disabled)."""
+
+
+class TypingThrottle(Protocol):
+    async def allow(self, user: UserRef, chat_id: str) -> bool:
+        """``True`` at most once per interval for one user and chat."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, UTC, truncated to milliseconds (what storage keeps)."""
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> str:
+        """A new 24-hex id, increasing with time (an ObjectId in MongoDB)."""
+
+
+class HealthProbe(Protocol):
+    async def ready(self) -> bool:
+        """``True`` when the backends the service needs answer."""
+
+
+@attrs.frozen
+class RateLimit:
+    """A token bucket: holds ``burst`` tokens, refills ``per_second``."""
+
+    per_second: float
+    burst: int

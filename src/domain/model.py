@@ -1,0 +1,326 @@
+"""Entities of the chat domain and the rules that hold between them.
+
+A chat joins exactly one customer and one vendor about one product. Its messages are
+numbered by ``seq`` (1, 2, 3 ...). Read state is a per-side watermark on the chat: every
+message addressed to a participant with ``seq <= read_seq`` of that participant is read,
+so marking a chat read never depends on the length of its history.
+
+The state changes of a chat are written here as pure functions (``with_message``,
+``read_by``, ``without_message``); storage adapters apply them atomically, the in-memory
+adapter by calling them, the MongoDB adapter by mirroring them in update operators.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from chat_server.domain.errors import FieldError, InvalidInput, NotAChatParticipant
+
+MAX_TEXT_CHARS = 5000
+MAX_IMAGES = 10
+MAX_URL_CHARS = 2048
+MAX_DISPLAY_CHARS = 2048
+MAX_PRODUCT_ID_CHARS = 128
+MAX_CLIENT_MESSAGE_ID_CHARS = 64
+MAX_ID = 2**53 - 1
+
+
+class UserType(enum.Enum):
+    CUSTOMER = "customer"
+    VENDOR = "vendor"
+
+    @property
+    def other(self) -> UserType:
+        return UserType.VENDOR if self is UserType.CUSTOMER else UserType.CUSTOMER
+
+    @classmethod
+    def parse(cls, value: object) -> UserType | None:
+        """Case-insensitive, as clients write ``customer`` and ``CUSTOMER`` alike."""
+        if isinstance(value, str):
+            try:
+                return cls(value.lower())
+            except ValueError:
+                return None
+        return None
+
+
+@attrs.frozen
+class UserRef:
+    """A user is the pair (type, id): customer 2 and vendor 2 are different users."""
+
+    type: UserType
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.type.value}:{self.id}"
+
+
+def is_valid_user_id(value: object) -> bool:
+    return type(value) is int and 1 <= value <= MAX_ID
+
+
+@attrs.frozen
+class ChatKey:
+    """What makes a chat unique: one per product x customer x vendor."""
+
+    product_id: str
+    customer_id: int
+    vendor_id: int
+
+    @classmethod
+    def between(cls, user: UserRef, counterpart_id: int, product_id: str) -> ChatKey:
+        """The counterpart is always of the other type: a customer writes to a vendor."""
+        if user.type is UserType.CUSTOMER:
+            return cls(product_id, customer_id=user.id, vendor_id=counterpart_id)
+        return cls(product_id, customer_id=counterpart_id, vendor_id=user.id)
+
+
+ProductPrice = str | int | float
+
+
+@attrs.frozen
+class ProductSnapshot:
+    """Display data copied from the sends that created or refreshed a chat.
+
+    ``None`` means "not given": merging keeps the value already stored.
+    """
+
+    product_name: str | None = None
+    product_image_url: str | None = None
+    product_price: ProductPrice | None = None
+    store_name: str | None = None
+    store_logo_url: str | None = None
+    customer_name: str | None = None
+    customer_profile_pic: str | None = None
+
+    URL_FIELDS = ("product_image_url", "store_logo_url", "customer_profile_pic")
+
+    def merged(self, update: ProductSnapshot | None) -> ProductSnapshot:
+        if update is None:
+            return self
+        given = {k: v for k, v in attrs.asdict(update).items() if v is not None}
+        return attrs.evolve(self, **given) if given else self
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in attrs.asdict(self).values())
+
+    def validate(self) -> list[FieldError]:
+        errors = []
+        for name, value in attrs.asdict(self).items():
+            if isinstance(value, str) and len(value) > MAX_DISPLAY_CHARS:
+                errors.append(FieldError(name, f"must be at most {MAX_DISPLAY_CHARS} characters"))
+            elif name in self.URL_FIELDS and value is not None and not is_http_url(value):
+                errors.append(FieldError(name, "must be an http(s) URL"))
+        return errors
+
+
+def is_http_url(value: object) -> bool:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_CHARS:
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+@attrs.frozen
+class MessageContent:
+    """What a message says: trimmed text, images, or both."""
+
+    text: str | None
+    images: tuple[str, ...]
+
+    @classmethod
+    def create(cls, text: str | None, images: list[str] | None) -> MessageContent:
+        errors = []
+        trimmed = text.strip() if text is not None else None
+        if trimmed is not None and len(trimmed) > MAX_TEXT_CHARS:
+            errors.append(FieldError("text", f"must be at most {MAX_TEXT_CHARS} characters"))
+        images = images or []
+        if len(images) > MAX_IMAGES:
+            errors.append(FieldError("images", f"must hold at most {MAX_IMAGES} URLs"))
+        elif not all(is_http_url(url) for url in images):
+            errors.append(
+                FieldError("images", f"must be http(s) URLs of at most {MAX_URL_CHARS} characters")
+            )
+        if not trimmed and not images:
+            errors.append(FieldError("text", "a message needs text or images"))
+        if errors:
+            raise InvalidInput(errors)
+        return cls(trimmed or None, tuple(images))
+
+
+def validate_product_id(product_id: str) -> list[FieldError]:
+    if not 1 <= len(product_id) <= MAX_PRODUCT_ID_CHARS:
+        return [FieldError("product_id", f"must be 1-{MAX_PRODUCT_ID_CHARS} characters")]
+    return []
+
+
+def validate_client_message_id(client_message_id: str | None) -> list[FieldError]:
+    if client_message_id is not None and not (
+        1 <= len(client_message_id) <= MAX_CLIENT_MESSAGE_ID_CHARS
+    ):
+        return [
+            FieldError(
+                "client_message_id", f"must be 1-{MAX_CLIENT_MESSAGE_ID_CHARS} characters"
+            )
+        ]
+    return []
+
+
+@attrs.frozen
+class Message:
+    id: str
+    chat_id: str
+    seq: int
+    sender: UserRef
+    recipient: UserRef
+    text: str | None
+    images: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    read_at: datetime | None = None
+    delivered_at: datetime | None = None
+    recipient_online: bool = False
+    client_message_id: str | None = None
+    # True for the message whose send created the chat: a repeated send answers as
+    # the first one did (newSentChat rather than receiveMessage).
+    opened_chat: bool = False
+    deleted: bool = False
+
+    @property
+    def read(self) -> bool:
+        return self.read_at is not None
+
+    def erased(self, at: datetime) -> Message:
+        """Deleting keeps the row (seq stays taken) but erases what it said."""
+        return attrs.evolve(self, text=None, images=(), deleted=True, updated_at=at)
+
+
+@attrs.frozen
+class Chat:
+    id: str
+    product_id: str
+    customer_id: int
+    vendor_id: int
+    snapshot: ProductSnapshot
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime
+    last_seq: int = 0
+    # Highest seq sent by each side: what the other side reads up to.
+    customer_sent_seq: int = 0
+    vendor_sent_seq: int = 0
+    # Read watermarks: every message addressed to that side with seq <= this is read.
+    customer_read_seq: int = 0
+    vendor_read_seq: int = 0
+    # Unread messages addressed to each side (deleted ones excluded).
+    customer_unread: int = 0
+    vendor_unread: int = 0
+    last_message_id: str | None = None
+
+    @property
+    def key(self) -> ChatKey:
+        return ChatKey(self.product_id, self.customer_id, self.vendor_id)
+
+    @property
+    def customer(self) -> UserRef:
+        return UserRef(UserType.CUSTOMER, self.customer_id)
+
+    @property
+    def vendor(self) -> UserRef:
+        return UserRef(UserType.VENDOR, self.vendor_id)
+
+    @property
+    def participants(self) -> tuple[UserRef, UserRef]:
+        return self.customer, self.vendor
+
+    def is_participant(self, user: UserRef) -> bool:
+        if user.type is UserType.CUSTOMER:
+            return user.id == self.customer_id
+        return user.id == self.vendor_id
+
+    def ensure_participant(self, user: UserRef) -> None:
+        if not self.is_participant(user):
+            raise NotAChatParticipant(self.id)
+
+    def counterpart(self, user: UserRef) -> UserRef:
+        return self.vendor if user.type is UserType.CUSTOMER else self.customer
+
+    def unread_for(self, user: UserRef) -> int:
+        return self.customer_unread if user.type is UserType.CUSTOMER else self.vendor_unread
+
+    def read_seq_of(self, side: UserType) -> int:
+        return self.customer_read_seq if side is UserType.CUSTOMER else self.vendor_read_seq
+
+    def addressed_up_to(self, side: UserType) -> int:
+        """The highest seq addressed to ``side``: the last one the other side sent."""
+        return self.vendor_sent_seq if side is UserType.CUSTOMER else self.customer_sent_seq
+
+    @classmethod
+    def open(
+        cls, chat_id: str, key: ChatKey, snapshot: ProductSnapshot, at: datetime
+    ) -> Chat:
+        return cls(
+            id=chat_id,
+            product_id=key.product_id,
+            customer_id=key.customer_id,
+            vendor_id=key.vendor_id,
+            snapshot=snapshot,
+            created_at=at,
+            updated_at=at,
+            last_message_at=at,
+        )
+
+    def with_message(
+        self,
+        sender: UserType,
+        message_id: str,
+        at: datetime,
+        snapshot: ProductSnapshot | None = None,
+    ) -> Chat:
+        """The chat after ``sender`` added a message: it takes seq ``last_seq + 1``."""
+        seq = self.last_seq + 1
+        side: dict[str, Any] = {
+            "customer_sent_seq": seq,
+            "vendor_unread": self.vendor_unread + 1,
+        } if sender is UserType.CUSTOMER else {
+            "vendor_sent_seq": seq,
+            "customer_unread": self.customer_unread + 1,
+        }
+        return attrs.evolve(
+            self,
+            last_seq=seq,
+            last_message_id=message_id,
+            last_message_at=at,
+            updated_at=at,
+            snapshot=self.snapshot.merged(snapshot),
+            **side,
+        )
+
+    def read_by(self, reader: UserType) -> Chat:
+        """Everything addressed to ``reader`` so far is read."""
+        if reader is UserType.CUSTOMER:
+            return attrs.evolve(self, customer_read_seq=self.vendor_sent_seq, customer_unread=0)
+        return attrs.evolve(self, vendor_read_seq=self.customer_sent_seq, vendor_unread=0)
+
+    def without_message(self, message: Message, replacement_id: str | None) -> Chat:
+        """The chat after ``message`` was deleted (or never stored after taking its seq).
+
+        An unread message no longer counts as unread; when it was the last message,
+        ``replacement_id`` (the latest remaining one, if any) takes its place.
+        """
+        changes: dict[str, Any] = {}
+        recipient = message.sender.type.other
+        if message.seq > self.read_seq_of(recipient):
+            field = f"{recipient.value}_unread"
+            changes[field] = max(0, getattr(self, field) - 1)
+        if self.last_message_id == message.id:
+            changes["last_message_id"] = replacement_id
+        return attrs.evolve(self, **changes) if changes else self

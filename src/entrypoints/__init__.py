@@ -1,0 +1,1 @@
+"""Driving adapters (Socket.IO, HTTP, CLI) and the composition root (container.py)."""

@@ -1,0 +1,143 @@
+"""The composition root: the only place where concrete adapters are chosen and wired.
+
+``build_container(settings)`` picks the storage container named by ``CHAT_STORAGE``; the
+rest of the graph depends on its providers only (``chats``, ``messages``, ``last_seen``,
+``health``, ``prepare``), so a storage backend is swapped by configuration alone.
+Nothing here has side effects at import time.
+"""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from chat_server.adapters.memory import (
+    InMemoryChatRepository,
+    InMemoryHealthProbe,
+    InMemoryLastSeenRepository,
+    InMemoryMessageRepository,
+    InMemoryPresenceRegistry,
+    InMemoryRateLimiter,
+    InMemoryTypingThrottle,
+)
+from chat_server.adapters.system import ObjectIdGenerator, SystemClock
+from chat_server.application.ports import RateKind, RateLimit
+from chat_server.application.use_cases import (
+    ChatSessions,
+    CheckOnlinePresenceHandler,
+    DeleteMessageHandler,
+    GetMessagesHandler,
+    GetUserChatsHandler,
+    JoinChatHandler,
+    MarkAsReadHandler,
+    PresenceTracker,
+    ReadMarker,
+    SendMessageHandler,
+    SignalTypingHandler,
+)
+from chat_server.entrypoints.auth import TokenVerifier
+from chat_server.entrypoints.settings import Settings
+from chat_server.entrypoints.socketio.gateway import Gateway, UseCases
+from chat_server.entrypoints.socketio.notifier import SocketIONotifier
+from chat_server.entrypoints.socketio.server import ChatSocketServer
+
+
+async def _nothing_to_prepare() -> None:
+    return None
+
+
+class MemoryStorage(containers.DeclarativeContainer):
+    """The embedded default: everything in this process, gone when it stops."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    chats = providers.Singleton(InMemoryChatRepository)
+    messages = providers.Singleton(InMemoryMessageRepository)
+    last_seen = providers.Singleton(InMemoryLastSeenRepository)
+    health = providers.Singleton(InMemoryHealthProbe)
+    prepare = providers.Coroutine(_nothing_to_prepare)
+
+
+STORAGES: dict[str, type[containers.DeclarativeContainer]] = {"memory": MemoryStorage}
+
+
+def _limits(settings: Settings) -> dict[RateKind, RateLimit | None]:
+    return {RateKind.SEND: settings.send_limit, RateKind.REQUEST: settings.request_limit}
+
+
+def _socket_options(settings: Settings) -> dict[str, object]:
+    return {
+        # None: same origin only (python-engineio's default); else the listed origins or '*'.
+        "cors_allowed_origins": (
+            None if settings.cors_origins is None
+            else "*" if settings.cors_origins == ("*",)
+            else list(settings.cors_origins)
+        ),
+        "max_http_buffer_size": settings.max_packet_bytes,
+        "transports": list(settings.transports),
+        "logger": False,
+        "engineio_logger": False,
+    }
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    storage = providers.DependenciesContainer()
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(ObjectIdGenerator)
+    presence = providers.Singleton(InMemoryPresenceRegistry)
+    limiter = providers.Singleton(InMemoryRateLimiter, providers.Callable(_limits, settings))
+    typing_throttle = providers.Singleton(
+        InMemoryTypingThrottle, settings.provided.typing_interval_s
+    )
+
+    sio = providers.Singleton(
+        lambda options: ChatSocketServer(**options), providers.Callable(_socket_options, settings)
+    )
+    notifier = providers.Singleton(SocketIONotifier, sio)
+    verifier = providers.Singleton(
+        TokenVerifier,
+        key=settings.provided.verification_key,
+        algorithms=settings.provided.jwt_algorithms,
+        audience=settings.provided.jwt_audience,
+        issuer=settings.provided.jwt_issuer,
+    )
+
+    read_marker = providers.Singleton(ReadMarker, storage.chats, storage.messages, notifier, clock)
+    get_user_chats = providers.Singleton(GetUserChatsHandler, storage.chats, storage.messages)
+    use_cases = providers.Singleton(
+        UseCases,
+        send_message=providers.Singleton(
+            SendMessageHandler, storage.chats, storage.messages, presence, notifier, clock, ids
+        ),
+        join_chat=providers.Singleton(
+            JoinChatHandler, storage.chats, storage.messages, read_marker
+        ),
+        mark_as_read=providers.Singleton(MarkAsReadHandler, storage.chats, read_marker),
+        delete_message=providers.Singleton(
+            DeleteMessageHandler, storage.chats, storage.messages, notifier, clock
+        ),
+        signal_typing=providers.Singleton(
+            SignalTypingHandler, storage.chats, typing_throttle, notifier
+        ),
+        get_user_chats=get_user_chats,
+        get_messages=providers.Singleton(GetMessagesHandler, storage.chats, storage.messages),
+        check_online_presence=providers.Singleton(
+            CheckOnlinePresenceHandler, storage.chats, presence, storage.last_seen
+        ),
+        presence=providers.Singleton(
+            PresenceTracker, storage.chats, presence, storage.last_seen, notifier, clock
+        ),
+        sessions=providers.Singleton(
+            ChatSessions, storage.messages, presence, clock, get_user_chats,
+            settings.provided.presence_grace_s,
+        ),
+    )
+    gateway = providers.Singleton(Gateway, sio, verifier, use_cases, limiter)
+
+
+def build_container(settings: Settings) -> Container:
+    try:
+        storage_container = STORAGES[settings.storage]
+    except KeyError:
+        raise ValueError(f"no storage named {settings.storage!r}") from None
+    return Container(settings=settings, storage=storage_container(settings=settings))

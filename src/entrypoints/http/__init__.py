@@ -1,0 +1,1 @@
+"""HTTP beside Socket.IO on the same port: health, readiness, the demo page."""

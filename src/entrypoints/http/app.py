@@ -1,0 +1,69 @@
+"""The starlette application: ``/healthz``, ``/readyz``, and in development the demo page
+and its token endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from chat_server.application.ports import HealthProbe
+from chat_server.domain.model import UserRef, UserType, is_valid_user_id
+
+STATIC = Path(__file__).parent / "static"
+DEV_TOKEN_TTL_S = 24 * 3600
+
+TokenIssuer = Callable[[UserRef, int], str]
+
+
+def create_http_app(
+    probe: HealthProbe, demo_page: bool, dev_tokens: TokenIssuer | None
+) -> Starlette:
+    """``dev_tokens`` signs tokens for anyone who asks: given only in development mode."""
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if await probe.ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+    if dev_tokens is not None:
+        issue = dev_tokens
+
+        async def dev_token(request: Request) -> Response:
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            user_type = UserType.parse(body.get("type")) if isinstance(body, dict) else None
+            user_id = body.get("id") if isinstance(body, dict) else None
+            if isinstance(user_id, str) and user_id.isascii() and user_id.isdigit():
+                user_id = int(user_id)
+            if user_type is None or not is_valid_user_id(user_id):
+                return JSONResponse(
+                    {"error": 'expected {"type": "customer" | "vendor", "id": <positive int>}'},
+                    status_code=400,
+                )
+            assert isinstance(user_id, int)
+            return JSONResponse({"token": issue(UserRef(user_type, user_id), DEV_TOKEN_TTL_S)})
+
+        routes.append(Route("/dev/token", dev_token, methods=["POST"]))
+
+    if demo_page:
+        index = STATIC / "index.html"
+
+        async def page(request: Request) -> Response:
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+        routes += [Route("/", page), Mount("/static", StaticFiles(directory=STATIC))]
+
+    return Starlette(routes=routes)

@@ -1,0 +1,80 @@
+"""python-socketio's AsyncServer, hardened for untrusted clients.
+
+Three private methods of ``socketio.AsyncServer`` are overridden (the version is pinned):
+- ``_handle_eio_message``: a packet that is not valid Socket.IO/JSON is logged in one line
+  and dropped, instead of a traceback per packet;
+- ``_handle_event``: every client event goes to one dispatch path, with its ack id, so a
+  client event named ``connect`` or ``disconnect`` can never reach the connect/disconnect
+  handlers (it is an unknown event), and a malformed event packet is dropped;
+- ``_handle_connect``: runs the gateway's post-connect step once the CONNECT packet is out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import socketio
+from socketio import packet
+
+logger = logging.getLogger("chat_server.socketio")
+
+EventSink = Callable[[str, str, str, int | None, str, list[Any]], Awaitable[None]]
+ConnectSink = Callable[[str, str], Awaitable[None]]
+
+
+class StrictJson:
+    """JSON for python-socketio: orjson, which rejects NaN and Infinity."""
+
+    @staticmethod
+    def dumps(obj: Any, **_: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_: Any) -> Any:
+        return orjson.loads(text)
+
+
+class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    def __init__(self, **options: Any) -> None:
+        super().__init__(async_mode="asgi", json=StrictJson, async_handlers=False, **options)
+        self._event_sink: EventSink | None = None
+        self._connect_sink: ConnectSink | None = None
+
+    def route(self, on_event: EventSink, after_connect: ConnectSink) -> None:
+        self._event_sink = on_event
+        self._connect_sink = after_connect
+
+    async def send_ack(self, eio_sid: str, namespace: str, ack_id: int, data: Any) -> None:
+        await self._send_packet(
+            eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=ack_id, data=[data])
+        )
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            logger.warning("dropped an invalid packet from %s: %s", eio_sid, str(exc)[:200])
+
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.manager.is_connected(sid, namespace):
+            return
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            logger.warning("dropped an event packet without an event name from %s", sid)
+            return
+        assert self._event_sink is not None
+        await self._event_sink(namespace, sid, eio_sid, id, data[0], data[1:])
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is not None and self.manager.is_connected(sid, namespace):
+            assert self._connect_sink is not None
+            await self._connect_sink(namespace, sid)

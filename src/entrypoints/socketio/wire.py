@@ -1,0 +1,158 @@
+"""The wire format of PROTOCOL.md: envelopes, Chat and Message objects, in camelCase."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chat_server.application.notifications import ReadReceipt
+from chat_server.domain.model import Chat, Message, UserRef
+
+Envelope = dict[str, Any]
+
+WIRE_FIELD_NAMES = {
+    "product_id": "productId",
+    "recipient_id": "recipientId",
+    "client_message_id": "clientMessageId",
+    "images": "messageImages",
+    "product_name": "productName",
+    "product_image_url": "productImageUrl",
+    "product_price": "productPrice",
+    "store_name": "storeName",
+    "store_logo_url": "storeLogoUrl",
+    "customer_name": "customerName",
+    "customer_profile_pic": "customerProfilePic",
+    "message_id": "messageId",
+    "chat_id": "chatId",
+}
+
+
+def iso(at: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and ``Z``."""
+    if at is None:
+        return None
+    return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z"
+
+
+def envelope(message: str | None, data: Any, status: int = 200, **extra: Any) -> Envelope:
+    body = {"statusCode": status, "error": False, "message": message, "data": data}
+    body.update(extra)
+    return body
+
+
+def error_envelope(
+    status: int, message: str, event: str, errors: list[dict[str, str]] | None = None
+) -> Envelope:
+    data: dict[str, Any] = {"event": event}
+    if errors is not None:
+        data["errors"] = errors
+    return {"statusCode": status, "error": True, "message": message, "data": data}
+
+
+def user_type(user: UserRef) -> str:
+    return user.type.name  # CUSTOMER / VENDOR
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    created = iso(m.created_at)
+    return {
+        "id": m.id,
+        "chatId": m.chat_id,
+        "seq": m.seq,
+        "senderId": m.sender.id,
+        "senderType": m.sender.type.name,
+        "recipientId": m.recipient.id,
+        "recipientType": m.recipient.type.name,
+        "text": m.text,
+        "messageImages": list(m.images),
+        "read": m.read_at is not None,
+        "readAt": iso(m.read_at),
+        "recipientOnline": m.recipient_online,
+        "deliveredAt": iso(m.delivered_at),
+        "clientMessageId": m.client_message_id,
+        "timestamp": created,
+        "createdAt": created,
+        "updatedAt": iso(m.updated_at),
+    }
+
+
+def chat_json(chat: Chat, viewer: UserRef, messages: list[Message]) -> dict[str, Any]:
+    """A chat as ``viewer`` sees it (``unreadCount`` is theirs)."""
+    s = chat.snapshot
+    return {
+        "id": chat.id,
+        "productId": chat.product_id,
+        "customerId": chat.customer_id,
+        "vendorId": chat.vendor_id,
+        "productName": s.product_name,
+        "productImageUrl": s.product_image_url,
+        "productPrice": s.product_price,
+        "storeName": s.store_name,
+        "storeLogoUrl": s.store_logo_url,
+        "customerName": s.customer_name,
+        "customerProfilePic": s.customer_profile_pic,
+        "createdAt": iso(chat.created_at),
+        "updatedAt": iso(chat.updated_at),
+        "lastMessageAt": iso(chat.last_message_at),
+        "unreadCount": chat.unread_for(viewer),
+        "messages": [message_json(m) for m in messages],
+    }
+
+
+def message_received(message: Message) -> Envelope:
+    return envelope("New message received", message_json(message))
+
+
+def chat_opened(chat: Chat, message: Message, viewer: UserRef) -> Envelope:
+    return envelope("New chat created", chat_json(chat, viewer, [message]))
+
+
+def read_receipt(receipt: ReadReceipt) -> Envelope:
+    return envelope(
+        "Messages marked as read",
+        {
+            "chatId": receipt.chat_id,
+            "readerId": receipt.reader.id,
+            "readerType": user_type(receipt.reader),
+            "readAt": iso(receipt.read_at),
+            "messageIds": list(receipt.message_ids),
+            "readUpToSeq": receipt.read_up_to_seq,
+        },
+    )
+
+
+def message_deleted(chat_id: str, message_id: str) -> Envelope:
+    return envelope(
+        "Message has been deleted successfully", {"chatId": chat_id, "messageId": message_id}
+    )
+
+
+def typing(chat_id: str, user: UserRef, active: bool) -> Envelope:
+    return envelope(
+        "User is typing" if active else "User has stopped typing",
+        {"chatId": chat_id, "userId": user.id, "userType": user_type(user)},
+    )
+
+
+def presence(user: UserRef, online: bool, last_seen: datetime | None) -> Envelope:
+    return envelope(
+        "User is online" if online else "User is offline",
+        {"userId": user.id, "userType": user_type(user), "status": online,
+         "lastSeen": None if online else iso(last_seen)},
+    )
+
+
+def user_online(user: UserRef) -> Envelope:
+    return envelope("User is online", {"userId": user.id, "userType": user_type(user)})
+
+
+def user_offline(user: UserRef, last_seen: datetime | None) -> Envelope:
+    return envelope(
+        "User has gone offline",
+        {"userId": user.id, "userType": user_type(user), "lastSeen": iso(last_seen)},
+    )
+
+
+def room(user: UserRef) -> str:
+    """Every socket of a user joins this room in its namespace."""
+    return f"{user.type.value}:{user.id}"
