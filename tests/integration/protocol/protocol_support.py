@@ -4,6 +4,7 @@ real Socket.IO clients (``socketio.AsyncClient``) that record every event they r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -214,10 +215,8 @@ class Client:
                 seen = [(ns, name) for ns, name, _ in self.events]
                 raise AssertionError(f"{self.user} got no {event!r}; it got {seen}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
 
     async def nothing(self, event: str, within: float = 0.3, namespace: str | None = None,
                       where: Callable[[Any], bool] | None = None) -> None:
@@ -249,10 +248,8 @@ async def connect(server: Server) -> AsyncIterator[Callable[..., Any]]:
 
     yield open_client
     for client in clients:
-        try:
+        with contextlib.suppress(Exception):  # a test may have closed it already
             await client.close()
-        except Exception:  # noqa: BLE001 - a test may have closed it already
-            pass
 
 
 def http_json(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:

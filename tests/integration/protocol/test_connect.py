@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import socketio
-
 from protocol_support import SECRET, Client, Server, http_json, make_token, new_id
 
 

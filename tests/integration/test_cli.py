@@ -1,0 +1,70 @@
+"""``chat-server`` as an operator runs it: one clear line for a bad configuration, tokens."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+import pytest
+
+SECRET = "cli-tests-secret-0123456789-abcdefgh"
+
+
+def run(*args: str, timeout: float = 20, **env: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("chat-server")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+    return subprocess.run([str(script), *args], env={**clean, **env}, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(("env", "args", "says"), [
+    ({"CHAT_STORAGE": "cassandra", "CHAT_JWT_SECRET": SECRET}, [], "CHAT_STORAGE"),
+    ({"CHAT_JWT_SECRET": SECRET}, ["--port", "99999"], "--port"),
+    ({"CHAT_PORT": "http", "CHAT_JWT_SECRET": SECRET}, [], "CHAT_PORT"),
+    ({"CHAT_JWT_SECRET": "short"}, [], "CHAT_JWT_SECRET"),
+    ({"CHAT_JWT_PUBLIC_KEY": "/nonexistent.pem", "CHAT_JWT_ALGORITHMS": "RS256"}, [],
+     "CHAT_JWT_PUBLIC_KEY"),
+    ({"CHAT_SEND_RATE": "fast", "CHAT_JWT_SECRET": SECRET}, [], "CHAT_SEND_RATE"),
+    ({}, ["--host", "0.0.0.0"], "development mode"),
+])
+def test_a_bad_configuration_stops_with_one_clear_line(env: dict[str, str], args: list[str],
+                                                        says: str):
+    result = run(*args, **env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_token_prints_a_jwt_signed_with_the_configured_secret():
+    result = run("token", "--type", "vendor", "--id", "2", "--ttl", "60", CHAT_JWT_SECRET=SECRET)
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"],
+                        options={"verify_sub": False})
+    assert claims["sub"] == "2" and claims["userType"] == "vendor"
+    assert claims["exp"] - claims["iat"] == 60
+
+
+def test_token_refuses_without_a_secret_and_asymmetric_needs_a_private_key(tmp_path: Path):
+    result = run("token", "--type", "customer", "--id", "2")
+    assert result.returncode == 2 and "CHAT_JWT_SECRET" in result.stderr
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = tmp_path / "private.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    env = {"CHAT_JWT_ALGORITHMS": "RS256", "CHAT_JWT_PUBLIC_KEY": public.decode()}
+    assert run("token", "--type", "customer", "--id", "2", **env).returncode == 2
+    result = run("token", "--type", "customer", "--id", "2", "--private-key", str(private), **env)
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), public, algorithms=["RS256"],
+                        options={"verify_sub": False})
+    assert claims["sub"] == "2"
