@@ -119,8 +119,19 @@ class Channel(enum.Enum):
     CHAT = "chat"
 
 
+@attrs.frozen
+class ExpiredConnection:
+    """A connection of another server node that stopped renewing it (the node died)."""
+
+    user: UserRef
+    connection_id: str
+    channel: Channel
+
+
 class PresenceRegistry(Protocol):
-    """Which users hold open connections, counted per connection (several devices)."""
+    """Which users hold open connections, counted per connection (several devices), on
+    every server node. ``add`` returns ``True`` and ``remove`` returns ``True`` exactly once
+    per period in which the user is connected, whichever node sees the change."""
 
     async def add(self, user: UserRef, connection_id: str, channel: Channel) -> bool:
         """Count a connection; ``True`` when it is the user's first on that channel (0 -> 1)."""
@@ -132,6 +143,10 @@ class PresenceRegistry(Protocol):
 
     async def wait_connected(self, user: UserRef, channel: Channel, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the user to hold a connection on the channel."""
+
+    async def expired(self, limit: int) -> list[ExpiredConnection]:
+        """Up to ``limit`` connections held by nodes that stopped renewing them; each is
+        then to be passed to ``remove`` (empty with a single node)."""
 
 
 class LastSeenRepository(Protocol):

@@ -586,6 +586,17 @@ class PresenceTracker:
         if watchers:
             await self._notifier.publish(PresenceChanged(user, False, now, watchers))
 
+    async def reap(self, limit: int = 1000) -> int:
+        """Close the connections of server nodes that died: their users go offline (and
+        their counterparts learn it) unless connected elsewhere. Returns how many."""
+        expired = await self._presence.expired(limit)
+        for gone in expired:
+            if gone.channel is Channel.PRESENCE:
+                await self.disconnect(gone.user, gone.connection_id)
+            else:
+                await self._presence.remove(gone.user, gone.connection_id, gone.channel)
+        return len(expired)
+
 
 # --- the /chat session -------------------------------------------------------------------
 

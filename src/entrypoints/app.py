@@ -3,15 +3,21 @@ container behind it, with explicit start-up and shutdown."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
 import socketio
 
+from chat_server.domain.errors import StorageUnavailable
 from chat_server.domain.model import UserRef
 from chat_server.entrypoints.auth import issue_token
 from chat_server.entrypoints.container import Container, build_container
 from chat_server.entrypoints.http.app import create_http_app
 from chat_server.entrypoints.settings import Settings
+
+logger = logging.getLogger("chat_server")
 
 
 class ChatApp:
@@ -21,8 +27,9 @@ class ChatApp:
         self.settings = settings
         self.container = container
         self.gateway = container.gateway()
+        self._reaper: asyncio.Task[None] | None = None
         dev_tokens = self.dev_token if settings.dev_mode else None
-        http = create_http_app(container.storage.health(), settings.demo_page, dev_tokens)
+        http = create_http_app(container.health(), settings.demo_page, dev_tokens)
         self.asgi: Any = socketio.ASGIApp(container.sio(), other_asgi_app=http)
 
     def dev_token(self, user: UserRef, ttl_seconds: int) -> str:
@@ -39,8 +46,30 @@ class ChatApp:
         if initialised is not None:
             await initialised
         await self.container.storage.prepare()
+        await self.container.coordination.start()
+        if self.settings.redis_url:
+            self._reaper = asyncio.create_task(self._reap_forever(), name="presence-reaper")
+
+    async def _reap_forever(self) -> None:
+        """Users of a server node that died go offline once their leases run out."""
+        tracker = self.container.use_cases().presence
+        interval = max(0.2, self.settings.presence_lease_s / 6)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                while await tracker.reap() > 0:
+                    pass
+            except StorageUnavailable as exc:
+                logger.warning("reaping expired presence: %s", exc)
+            except Exception:  # the loop outlives any one failure
+                logger.exception("reaping expired presence failed")
 
     async def shutdown(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await self.container.coordination.stop()
         closed = self.container.shutdown_resources()
         if closed is not None:
             await closed

@@ -133,6 +133,11 @@ async def _serve(settings: Settings) -> None:
         server = uvicorn.Server(config)
         if settings.dev_mode:
             _announce_development_mode(app)
+        if settings.redis_url and "polling" in settings.transports:
+            logging.getLogger("chat_server").warning(
+                "CHAT_REDIS_URL is set and long-polling is enabled: with several nodes, "
+                "polling needs sticky sessions at the load balancer; without them set "
+                "CHAT_TRANSPORTS=websocket (see docs/deployment.md)")
         logging.getLogger("chat_server").info(
             "serving /presence and /chat on http://%s:%d with %s storage",
             settings.host, settings.port, settings.storage,

@@ -8,6 +8,9 @@ Nothing here has side effects at import time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
+import redis.asyncio as aioredis
 from dependency_injector import containers, providers
 
 from chat_server.adapters.memory import (
@@ -19,8 +22,15 @@ from chat_server.adapters.memory import (
     InMemoryRateLimiter,
     InMemoryTypingThrottle,
 )
+from chat_server.adapters.redis import (
+    RedisHealthProbe,
+    RedisPresenceRegistry,
+    RedisRateLimiter,
+    RedisTypingThrottle,
+    create_redis,
+)
 from chat_server.adapters.system import ObjectIdGenerator, SystemClock
-from chat_server.application.ports import RateKind, RateLimit
+from chat_server.application.ports import HealthProbe, RateKind, RateLimit
 from chat_server.application.use_cases import (
     ChatSessions,
     CheckOnlinePresenceHandler,
@@ -37,6 +47,7 @@ from chat_server.application.use_cases import (
 from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio.gateway import Gateway, UseCases
+from chat_server.entrypoints.socketio.manager import ChatRedisManager
 from chat_server.entrypoints.socketio.notifier import SocketIONotifier
 from chat_server.entrypoints.socketio.server import ChatSocketServer
 
@@ -63,8 +74,57 @@ def _limits(settings: Settings) -> dict[RateKind, RateLimit | None]:
     return {RateKind.SEND: settings.send_limit, RateKind.REQUEST: settings.request_limit}
 
 
-def _socket_options(settings: Settings) -> dict[str, object]:
+class LocalCoordination(containers.DeclarativeContainer):
+    """One node: presence, limits and the typing throttle in this process."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    presence = providers.Singleton(InMemoryPresenceRegistry)
+    limiter = providers.Singleton(InMemoryRateLimiter, providers.Callable(_limits, settings))
+    typing_throttle = providers.Singleton(
+        InMemoryTypingThrottle, settings.provided.typing_interval_s
+    )
+    client_manager: providers.Provider[object] = providers.Object(None)
+    health = providers.Singleton(InMemoryHealthProbe)
+    start = providers.Coroutine(_nothing_to_prepare)
+    stop = providers.Coroutine(_nothing_to_prepare)
+
+
+def _redis_client(url: str) -> Iterator[aioredis.Redis]:
+    # Closed by RedisCoordination.stop: redis.asyncio closes with a coroutine.
+    yield create_redis(url)
+
+
+async def _start_redis(presence: RedisPresenceRegistry) -> None:
+    presence.start()
+
+
+async def _stop_redis(presence: RedisPresenceRegistry, client: aioredis.Redis) -> None:
+    await presence.stop()
+    await client.aclose()
+
+
+class RedisCoordination(containers.DeclarativeContainer):
+    """Several nodes: emits cross nodes through Redis; presence, limits and the typing
+    throttle live in Redis so that they hold per user whichever node a device is on."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    client = providers.Resource(_redis_client, settings.provided.redis_url)
+    presence = providers.Singleton(
+        RedisPresenceRegistry, client, settings.provided.presence_lease_s
+    )
+    limiter = providers.Singleton(RedisRateLimiter, client, providers.Callable(_limits, settings))
+    typing_throttle = providers.Singleton(
+        RedisTypingThrottle, client, settings.provided.typing_interval_s
+    )
+    client_manager = providers.Singleton(ChatRedisManager, settings.provided.redis_url)
+    health = providers.Singleton(RedisHealthProbe, client)
+    start = providers.Coroutine(_start_redis, presence)
+    stop = providers.Coroutine(_stop_redis, presence, client)
+
+
+def _socket_options(settings: Settings, client_manager: object) -> dict[str, object]:
     return {
+        "client_manager": client_manager,
         # None: same origin only (python-engineio's default); else the listed origins or '*'.
         "cors_allowed_origins": (
             None if settings.cors_origins is None
@@ -81,17 +141,20 @@ def _socket_options(settings: Settings) -> dict[str, object]:
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     storage = providers.DependenciesContainer()
+    coordination = providers.DependenciesContainer()
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(ObjectIdGenerator)
-    presence = providers.Singleton(InMemoryPresenceRegistry)
-    limiter = providers.Singleton(InMemoryRateLimiter, providers.Callable(_limits, settings))
-    typing_throttle = providers.Singleton(
-        InMemoryTypingThrottle, settings.provided.typing_interval_s
+    presence = coordination.presence
+    limiter = coordination.limiter
+    typing_throttle = coordination.typing_throttle
+    health = providers.Singleton(
+        lambda *probes: AllReady(probes), storage.health, coordination.health
     )
 
     sio = providers.Singleton(
-        lambda options: ChatSocketServer(**options), providers.Callable(_socket_options, settings)
+        lambda options: ChatSocketServer(**options),
+        providers.Callable(_socket_options, settings, coordination.client_manager),
     )
     notifier = providers.Singleton(SocketIONotifier, sio)
     verifier = providers.Singleton(
@@ -140,4 +203,22 @@ def build_container(settings: Settings) -> Container:
         storage_container = STORAGES[settings.storage]
     except KeyError:
         raise ValueError(f"no storage named {settings.storage!r}") from None
-    return Container(settings=settings, storage=storage_container(settings=settings))
+    coordination = (
+        RedisCoordination(settings=settings) if settings.redis_url
+        else LocalCoordination(settings=settings)
+    )
+    return Container(settings=settings, storage=storage_container(settings=settings),
+                     coordination=coordination)
+
+
+class AllReady:
+    """Ready when every backend is."""
+
+    def __init__(self, probes: Iterable[HealthProbe]) -> None:
+        self._probes = tuple(probes)
+
+    async def ready(self) -> bool:
+        for probe in self._probes:
+            if not await probe.ready():
+                return False
+        return True

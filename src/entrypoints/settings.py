@@ -99,6 +99,9 @@ class Settings:
     mongo_url: str = "mongodb://127.0.0.1:27017/?retryWrites=false"
     mongo_db: str = "chat"
     mongo_connect_timeout_s: float = 30.0
+    # Several nodes: python-socketio's Redis manager, presence and limits in Redis.
+    redis_url: str | None = None
+    presence_lease_s: float = 30.0
     cors_origins: tuple[str, ...] | None = None  # None: same origin only
     log_level: str = "info"
     presence_grace_s: float = 3.0
@@ -162,6 +165,12 @@ class Settings:
         storage = (get("CHAT_STORAGE", "memory") or "memory").strip().lower()
         if storage not in STORAGES:
             raise ConfigError(f"CHAT_STORAGE={storage!r}: expected one of {', '.join(STORAGES)}")
+        redis_url = get("CHAT_REDIS_URL")
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"CHAT_REDIS_URL={redis_url!r}: expected redis://host:port/db")
+        if redis_url is not None and storage == "memory":
+            raise ConfigError("CHAT_REDIS_URL needs CHAT_STORAGE=mongo: with in-memory storage "
+                              "the nodes would not share chats")
         cors = get("CHAT_CORS_ORIGINS")
         cors_origins = (
             tuple(o.strip() for o in cors.split(",") if o.strip()) if cors
@@ -197,6 +206,10 @@ class Settings:
             mongo_connect_timeout_s=_float(
                 "CHAT_MONGO_CONNECT_TIMEOUT_S", get("CHAT_MONGO_CONNECT_TIMEOUT_S", "30") or "30",
                 0, 3600,
+            ),
+            redis_url=redis_url,
+            presence_lease_s=_float(
+                "CHAT_PRESENCE_LEASE_S", get("CHAT_PRESENCE_LEASE_S", "30") or "30", 1, 3600
             ),
             cors_origins=cors_origins,
             log_level=log_level,

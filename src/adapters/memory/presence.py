@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from datetime import datetime
 
-from chat_server.application.ports import Channel
+from chat_server.application.ports import Channel, ExpiredConnection
 from chat_server.domain.model import UserRef
 
 
@@ -60,6 +60,10 @@ class InMemoryPresenceRegistry:
                 waiters.remove(waiter)
                 if not waiters:
                     del self._waiters[key]
+
+
+    async def expired(self, limit: int) -> list[ExpiredConnection]:
+        return []  # one node: every connection is this process's own
 
 
 class InMemoryLastSeenRepository:

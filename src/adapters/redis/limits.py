@@ -1,0 +1,78 @@
+"""Per-user rate limits and the typing throttle, shared by every node through Redis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import redis.asyncio as aioredis
+
+from chat_server.adapters.memory.limits import InMemoryRateLimiter, InMemoryTypingThrottle
+from chat_server.adapters.redis.client import REDIS_DOWN, OutageLog
+from chat_server.application.ports import RateKind, RateLimit
+from chat_server.domain.model import UserRef
+
+logger = logging.getLogger("chat_server.redis")
+
+# A token bucket in one atomic step, on Redis' clock so that nodes need not agree on time.
+# KEYS[1] bucket; ARGV rate per second, burst. Returns 1 when a token was taken.
+_TAKE_TOKEN = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil then tokens = burst; at = t end
+tokens = math.min(burst, tokens + math.max(0, t - at) * rate)
+local taken = 0
+if tokens >= 1 then tokens = tokens - 1; taken = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(t))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return taken
+"""
+
+
+class RedisRateLimiter:
+    """Token buckets per (user, kind) in Redis. While Redis is away each node limits with
+    its own buckets, so a user keeps a bounded allowance per node."""
+
+    def __init__(self, client: aioredis.Redis, limits: Mapping[RateKind, RateLimit | None]) -> None:
+        self._limits = dict(limits)
+        self._script = client.register_script(_TAKE_TOKEN)
+        self._local = InMemoryRateLimiter(limits)
+        self._outage = OutageLog(logger, "rate limits")
+
+    async def acquire(self, user: UserRef, kind: RateKind) -> bool:
+        limit = self._limits.get(kind)
+        if limit is None:
+            return True
+        key = f"chat:rate:{kind.value}:{user.type.value}:{user.id}"
+        try:
+            taken = await self._script(keys=[key], args=[limit.per_second, limit.burst])
+        except REDIS_DOWN as exc:
+            self._outage.failed(exc)
+            return await self._local.acquire(user, kind)
+        self._outage.succeeded()
+        return bool(taken)
+
+
+class RedisTypingThrottle:
+    """One relayed ``typing`` per interval per user and chat, across nodes (SET NX PX)."""
+
+    def __init__(self, client: aioredis.Redis, interval_seconds: float = 2.0) -> None:
+        self._client = client
+        self._interval_ms = max(1, int(interval_seconds * 1000))
+        self._local = InMemoryTypingThrottle(interval_seconds)
+        self._outage = OutageLog(logger, "typing throttle")
+
+    async def allow(self, user: UserRef, chat_id: str) -> bool:
+        key = f"chat:typing:{user.type.value}:{user.id}:{chat_id}"
+        try:
+            allowed = await self._client.set(key, "1", nx=True, px=self._interval_ms)
+        except REDIS_DOWN as exc:
+            self._outage.failed(exc)
+            return await self._local.allow(user, chat_id)
+        self._outage.succeeded()
+        return bool(allowed)
