@@ -1,5 +1,5 @@
-"""Fixtures of the protocol tests; the helpers live in ``protocol_support``."""
+"""Fixtures of the protocol tests; the helpers live in ``service_support``."""
 
-from protocol_support import connect, server
+from service_support import connect, server
 
 __all__ = ["connect", "server"]

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from protocol_support import Client
+from service_support import Client
 
 BIG = 2**53
 

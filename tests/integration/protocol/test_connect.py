@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import socketio
-from protocol_support import SECRET, Client, Server, http_json, make_token, new_id
+from service_support import SECRET, Client, Server, http_json, make_token, new_id
 
 
 async def refused(server: Server, namespace: str = "/presence", **connect: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 from dependency_injector import providers
-from protocol_support import SECRET, Client, free_port, http_json
+from service_support import SECRET, Client, free_port, http_json
 
 from chat_server.adapters.memory import InMemoryChatRepository
 from chat_server.domain.errors import StorageUnavailable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from protocol_support import Client, make_token
+from service_support import Client, make_token
 
 MESSAGE_FIELDS = {
     "id", "chatId", "seq", "senderId", "recipientId", "senderType", "recipientType", "text",

@@ -21,7 +21,7 @@ import jwt
 import pytest
 import socketio
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "integration-tests-secret-0123456789"
 EVENT_TIMEOUT_S = 5.0
 
@@ -232,24 +232,37 @@ class Client:
 _MISSING = object()
 
 
-@pytest.fixture
-async def connect(server: Server) -> AsyncIterator[Callable[..., Any]]:
-    """``await connect("customer", id?)`` -> a Client online in both namespaces."""
-    clients: list[Client] = []
+class Devices:
+    """Opens clients for a test and closes them all at its end."""
 
-    async def open_client(user_type: str, user_id: int | None = None,
-                          namespaces: tuple[str, ...] = ("/presence", "/chat"),
-                          **kwargs: Any) -> Client:
-        client = Client(server.url, user_type, user_id if user_id is not None else new_id())
-        clients.append(client)
+    def __init__(self) -> None:
+        self._clients: list[Client] = []
+
+    async def open(self, url: str, user_type: str, user_id: int | None = None,
+                   namespaces: tuple[str, ...] = ("/presence", "/chat"), **kwargs: Any
+                   ) -> Client:
+        client = Client(url, user_type, user_id if user_id is not None else new_id())
+        self._clients.append(client)
         if namespaces:
             await client.connect(namespaces, **kwargs)
         return client
 
+    async def close_all(self) -> None:
+        for client in self._clients:
+            with contextlib.suppress(Exception):  # a test may have closed it already
+                await client.close()
+
+
+@pytest.fixture
+async def connect(server: Server) -> AsyncIterator[Callable[..., Any]]:
+    """``await connect("customer", id?)`` -> a Client online in both namespaces."""
+    devices = Devices()
+
+    async def open_client(user_type: str, user_id: int | None = None, **kwargs: Any) -> Client:
+        return await devices.open(server.url, user_type, user_id, **kwargs)
+
     yield open_client
-    for client in clients:
-        with contextlib.suppress(Exception):  # a test may have closed it already
-            await client.close()
+    await devices.close_all()
 
 
 def http_json(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:

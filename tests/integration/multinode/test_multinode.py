@@ -1,0 +1,171 @@
+"""Two (and three) real ``chat-server`` processes sharing MongoDB and Redis: users on
+different nodes chat as if they were on one (issue: several server nodes)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis_support import RedisServer
+from service_support import SECRET, Client, Devices, Server, http_json, new_id
+
+LEASE_S = 2.0
+_databases = itertools.count(1)
+
+
+def node_env(mongo_url: str, redis_url: str, database: str) -> dict[str, str]:
+    return {
+        "CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo", "CHAT_MONGO_URL": mongo_url,
+        "CHAT_MONGO_DB": database, "CHAT_REDIS_URL": redis_url,
+        "CHAT_TRANSPORTS": "websocket", "CHAT_PRESENCE_GRACE_S": "2",
+        "CHAT_PRESENCE_LEASE_S": str(LEASE_S),
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(mongo_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[tuple[dict[str, str], list[Server]]]:
+    env = node_env(mongo_url, redis_server.url, f"multinode_{os.getpid()}_{next(_databases)}")
+    logs = tmp_path_factory.mktemp("nodes")
+    nodes = [Server(env, logs / f"node-{n}.log").start() for n in "ab"]
+    yield env, nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture
+async def on() -> AsyncIterator[Any]:
+    """``await on(node, "customer", id?)``: a device online on that node."""
+    devices = Devices()
+
+    async def device(node: Server, user_type: str, user_id: int | None = None) -> Client:
+        return await devices.open(node.url, user_type, user_id)
+
+    yield device
+    await devices.close_all()
+
+
+async def test_messages_receipts_deletes_and_typing_cross_nodes(cluster: Any, on: Any):
+    _, (a, b) = cluster
+    customer = await on(a, "customer")
+    vendor = await on(b, "vendor")
+    vendor_phone = await on(a, "vendor", vendor.user_id)
+    opened = await customer.call("sendMessage", {"recipientId": vendor.user_id,
+                                                 "productId": "p", "text": "hi"})
+    chat_id = opened["data"]["id"]
+    for device in (vendor, vendor_phone):
+        assert (await device.next("newChat"))["data"]["id"] == chat_id
+    reply = await vendor.call("sendMessage", {"chatId": chat_id, "text": "hello"})
+    assert (await customer.next("receiveMessage")) == reply
+    assert (await vendor_phone.next("receiveMessage")) == reply
+    assert reply["data"]["recipientOnline"] is True and reply["data"]["deliveredAt"]
+    loaded = await customer.call("joinChat", {"chatId": chat_id})
+    assert loaded["data"]["unreadCount"] == 0
+    receipt = await vendor.next("updateReadReceipts")
+    assert receipt["data"]["readerId"] == customer.user_id
+    await customer.call("typing", {"chatId": chat_id})
+    assert (await vendor_phone.next("userTyping"))["data"]["userId"] == customer.user_id
+    deleted = await vendor.call("deleteMessage", {"chatId": chat_id,
+                                                  "messageId": reply["data"]["id"]})
+    assert (await customer.next("messageDeleted")) == deleted
+
+
+async def test_presence_counts_devices_on_every_node(cluster: Any, on: Any):
+    _, (a, b) = cluster
+    vendor = await on(a, "vendor")
+    customer_a = await on(a, "customer")
+    await customer_a.call("sendMessage", {"recipientId": vendor.user_id, "productId": "p",
+                                          "text": "hi"})
+    customer_b = await on(b, "customer", customer_a.user_id)
+    about_customer = lambda d: d["data"]["userId"] == customer_a.user_id  # noqa: E731
+    await vendor.nothing("userIsOnline", where=about_customer)
+    await customer_a.close()
+    await vendor.nothing("userIsOffline", within=0.5)
+    status = await vendor.call("checkOnlinePresence", {"userId": customer_a.user_id,
+                                                       "userType": "customer"})
+    assert status["data"]["status"] is True
+    await customer_b.close()
+    offline = await vendor.next("userIsOffline", where=about_customer)
+    assert offline["data"]["lastSeen"].endswith("Z")
+    again = await on(b, "customer", customer_a.user_id)
+    assert again.user_id == customer_a.user_id
+    await vendor.next("userIsOnline", where=about_customer)
+
+
+async def test_a_send_limit_holds_across_nodes(cluster: Any, on: Any):
+    _, (a, b) = cluster
+    vendor = await on(a, "vendor")
+    customer_a = await on(a, "customer")
+    customer_b = await on(b, "customer", customer_a.user_id)
+    opened = await customer_a.call("sendMessage", {"recipientId": vendor.user_id,
+                                                   "productId": "p", "text": "hi"})
+    chat_id = opened["data"]["id"]
+    sends = [device.call("sendMessage", {"chatId": chat_id, "text": f"n{n}"})
+             for n, device in zip(range(16), itertools.cycle((customer_a, customer_b)))]
+    codes = [ack["statusCode"] for ack in await asyncio.gather(*sends)]
+    # Burst 10 for the user (one spent opening the chat), not 10 per node.
+    assert codes.count(200) <= 11 and codes.count(429) >= 5, codes
+
+
+async def test_a_killed_nodes_users_go_offline_within_the_lease(cluster: Any, on: Any,
+                                                                 tmp_path: Path):
+    env, (a, b) = cluster
+    doomed = Server(env, tmp_path / "node-c.log").start()
+    try:
+        vendor = await on(a, "vendor")
+        gone = await on(doomed, "customer")
+        stays = await on(doomed, "customer")
+        await on(b, "customer", stays.user_id)  # the second user has a device elsewhere too
+        for customer in (gone, stays):
+            await customer.call("sendMessage", {"recipientId": vendor.user_id,
+                                                "productId": "p", "text": "hi"})
+        started = time.monotonic()
+        doomed.stop(kill=True)
+        offline = await vendor.next("userIsOffline", timeout=LEASE_S * 3 + 5,
+                                    where=lambda d: d["data"]["userId"] == gone.user_id)
+        assert offline["data"]["userType"] == "CUSTOMER"
+        assert time.monotonic() - started < LEASE_S * 3 + 5
+        await vendor.nothing("userIsOffline", within=0.5,
+                             where=lambda d: d["data"]["userId"] == stays.user_id)
+        status = await vendor.call("checkOnlinePresence", {"userId": stays.user_id,
+                                                           "userType": "customer"})
+        assert status["data"]["status"] is True
+    finally:
+        doomed.stop()
+
+
+async def test_without_redis_a_node_serves_its_own_and_recovers(
+    mongo_url: str, tmp_path: Path
+):
+    redis = RedisServer(tmp_path).start()
+    env = node_env(mongo_url, redis.url, f"redis_outage_{os.getpid()}")
+    node = Server(env, tmp_path / "node.log").start()
+    try:
+        customer = await Client(node.url, "customer", new_id()).connect()
+        vendor = await Client(node.url, "vendor", new_id()).connect()
+        opened = await customer.call("sendMessage", {"recipientId": vendor.user_id,
+                                                     "productId": "p", "text": "hi"})
+        redis.stop()
+        assert (await asyncio.to_thread(http_json, f"{node.url}/readyz"))[0] == 503
+        ack = await customer.call("sendMessage", {"chatId": opened["data"]["id"],
+                                                  "text": "still here"})
+        assert ack["statusCode"] == 200
+        assert (await vendor.next("receiveMessage"))["data"]["text"] == "still here"
+        redis.start_on_same_port()
+        deadline = time.monotonic() + 10
+        while (await asyncio.to_thread(http_json, f"{node.url}/readyz"))[0] != 200:
+            assert time.monotonic() < deadline, "readyz did not recover"
+            await asyncio.sleep(0.2)
+        errors = node.log().count("Redis unavailable")
+        assert 1 <= errors <= 4, node.log()[-2000:]  # once per adapter, not per message
+        await customer.close()
+        await vendor.close()
+    finally:
+        node.stop()
+        redis.stop()
