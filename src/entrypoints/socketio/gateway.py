@@ -200,10 +200,12 @@ class Gateway:
                     message, {"error": True, "statusCode": 401, "message": message}
                 ) from None
             conn = Connection(sid, identity.user, namespace, identity.expires_at)
-            if namespace == CHAT:
-                conn.backlog = deque()
             self._connections[sid] = conn
-            await self._sio.enter_room(sid, wire.room(identity.user), namespace=namespace)
+            if namespace == CHAT:
+                # Its room is joined once the presence check passed (see _open_chat).
+                conn.backlog = deque()
+            else:
+                await self._sio.enter_room(sid, wire.room(identity.user), namespace=namespace)
 
         return connect
 
@@ -238,6 +240,9 @@ class Gateway:
             if conn.closed:
                 return
             conn.opened = True
+            # In the room before the connection counts as online: a message stored from
+            # then on is emitted to it or left undelivered for offlineMessages, never lost.
+            await self._sio.enter_room(conn.sid, wire.room(conn.user), namespace=CHAT)
             session = await self._uc.sessions.open(conn.user, conn.sid)
             await self._sio.emit(
                 "offlineMessages",
@@ -256,10 +261,12 @@ class Gateway:
             return
         finally:
             conn.settled.set()
-        backlog, conn.backlog = conn.backlog, None
+        # Events that arrive while the backlog drains queue behind it, so order holds.
+        backlog = conn.backlog
         while backlog and not conn.closed:
             ack_id, name, args = backlog.popleft()
             await self._handle(conn, ack_id, name, args)
+        conn.backlog = None
 
     def _arm_expiry(self, conn: Connection) -> None:
         delay = conn.expires_at - time.time()
@@ -285,8 +292,11 @@ class Gateway:
             conn.closed = True
             if conn.expiry is not None:
                 conn.expiry.cancel()
-            if conn.opening is not None and not conn.opening.done() and not conn.opened:
-                conn.opening.cancel()
+            opening = conn.opening
+            if opening is asyncio.current_task():
+                pass  # the set-up step itself closes the connection (presence check failed)
+            elif opening is not None and not opening.done() and not conn.opened:
+                opening.cancel()
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(conn.settled.wait(), SETUP_WAIT_S)
