@@ -47,7 +47,7 @@ from chat_server.application.use_cases import (
 from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio.gateway import Gateway, UseCases
-from chat_server.entrypoints.socketio.manager import ChatRedisManager
+from chat_server.entrypoints.socketio.manager import ChatRedisManager, DirectEmitManager
 from chat_server.entrypoints.socketio.notifier import SocketIONotifier
 from chat_server.entrypoints.socketio.server import ChatSocketServer
 
@@ -83,7 +83,7 @@ class LocalCoordination(containers.DeclarativeContainer):
     typing_throttle = providers.Singleton(
         InMemoryTypingThrottle, settings.provided.typing_interval_s
     )
-    client_manager: providers.Provider[object] = providers.Object(None)
+    client_manager = providers.Singleton(DirectEmitManager)
     health = providers.Singleton(InMemoryHealthProbe)
     start = providers.Coroutine(_nothing_to_prepare)
     stop = providers.Coroutine(_nothing_to_prepare)
