@@ -9,9 +9,11 @@ Nothing here has side effects at import time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import redis.asyncio as aioredis
 from dependency_injector import containers, providers
+from motor.motor_asyncio import AsyncIOMotorClient
 
 from chat_server.adapters.memory import (
     InMemoryChatRepository,
@@ -22,6 +24,14 @@ from chat_server.adapters.memory import (
     InMemoryRateLimiter,
     InMemoryTypingThrottle,
 )
+from chat_server.adapters.mongo import (
+    MongoChatRepository,
+    MongoHealthProbe,
+    MongoLastSeenRepository,
+    MongoMessageRepository,
+    create_mongo_client,
+)
+from chat_server.adapters.mongo.client import prepare_mongo
 from chat_server.adapters.redis import (
     RedisHealthProbe,
     RedisPresenceRegistry,
@@ -67,7 +77,33 @@ class MemoryStorage(containers.DeclarativeContainer):
     prepare = providers.Coroutine(_nothing_to_prepare)
 
 
-STORAGES: dict[str, type[containers.DeclarativeContainer]] = {"memory": MemoryStorage}
+def _mongo_client(url: str) -> Iterator[AsyncIOMotorClient[Any]]:
+    client = create_mongo_client(url)
+    yield client
+    client.close()
+
+
+class MongoStorage(containers.DeclarativeContainer):
+    """MongoDB through motor: the client is opened at start-up and closed at shutdown;
+    ``prepare`` waits for the server (bounded) and creates the indexes."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    client = providers.Resource(_mongo_client, settings.provided.mongo_url)
+    database = providers.Singleton(
+        lambda client, name: client[name], client, settings.provided.mongo_db
+    )
+    chats = providers.Singleton(MongoChatRepository, database)
+    messages = providers.Singleton(MongoMessageRepository, database)
+    last_seen = providers.Singleton(MongoLastSeenRepository, database)
+    health = providers.Singleton(MongoHealthProbe, client)
+    prepare = providers.Coroutine(
+        prepare_mongo, client, database, settings.provided.mongo_connect_timeout_s
+    )
+
+
+STORAGES: dict[str, type[containers.DeclarativeContainer]] = {
+    "memory": MemoryStorage, "mongo": MongoStorage,
+}
 
 
 def _limits(settings: Settings) -> dict[RateKind, RateLimit | None]:
