@@ -40,7 +40,7 @@ system-deps:
 	fi
 
 lint: install-test
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check
 	@mkdir -p .typecheck && ln -sfn ../src .typecheck/chat_server
 	MYPYPATH=.typecheck $(VENV)/bin/mypy -p chat_server
 	$(VENV)/bin/lint-imports
@@ -53,7 +53,7 @@ integration: install-test system-deps
 
 ## Everything CI runs: lint, layering, unit and integration tests.
 test: system-deps install-test
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check
 	@mkdir -p .typecheck && ln -sfn ../src .typecheck/chat_server
 	MYPYPATH=.typecheck $(VENV)/bin/mypy -p chat_server
 	$(VENV)/bin/lint-imports
