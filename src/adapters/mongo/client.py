@@ -1,17 +1,25 @@
-"""The motor client, waiting for MongoDB at start-up, and the indexes the queries need."""
+"""The motor client, waiting for MongoDB at start-up, the indexes the queries need, and
+readiness.
+
+Start-up sequence (the container's): ``create_mongo_client`` -> ``prepare_mongo`` (that is
+``wait_for_mongo`` then ``ensure_indexes``) -> serve -> ``client.close()``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
+import pymongo
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError
+from pymongo.monitoring import CommandListener
 
 from chat_server.domain.errors import StorageUnavailable
 
@@ -20,77 +28,135 @@ logger = logging.getLogger("chat_server.mongo")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# MongoDB does not answer (network, election, timeout): a 503 for the client, never a 500.
+APP_NAME = "chat-server"
+# MongoDB does not answer: no server selectable, a network error or timeout, a primary
+# stepping down. ConnectionFailure is the base of ServerSelectionTimeoutError,
+# AutoReconnect, NetworkTimeout, NotPrimaryError and WaitQueueTimeoutError.
 MONGO_DOWN = (ConnectionFailure,)
+# wait_for_mongo pings again after this long; readiness pings give up after this long.
+RETRY_INTERVAL_S = 0.5
+READY_TIMEOUT_S = 1.0
 
 
-def translate_outages(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Raise ``StorageUnavailable`` for a MongoDB that does not answer; other errors are
-    bugs and propagate as they are."""
+def translate_outages(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Raise ``StorageUnavailable`` (a 503 for the client) for a MongoDB that does not
+    answer; every other error is a bug or a contract case and propagates as it is."""
 
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
         except MONGO_DOWN as exc:
-            raise StorageUnavailable(f"MongoDB does not answer: {exc}") from exc
+            raise StorageUnavailable(f"MongoDB does not answer: {_first_line(exc)}") from exc
 
     return wrapper
 
 
-def create_mongo_client(url: str, server_selection_timeout_s: float = 2.0) -> AsyncIOMotorClient[Any]:
-    """Times are stored as BSON dates and come back as aware UTC datetimes. A short server
-    selection timeout turns an outage into a quick 503 rather than a 30 s wait."""
-    return AsyncIOMotorClient(
-        url, tz_aware=True, tzinfo=UTC, appname="chat-server",
-        serverSelectionTimeoutMS=int(server_selection_timeout_s * 1000),
-        connectTimeoutMS=2000,
-    )
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:limit]
+
+
+def _url_options(url: str) -> set[str]:
+    """The option names written in a connection string, lower-cased (MongoDB's options are
+    case-insensitive)."""
+    return {name.lower() for name, _ in parse_qsl(urlsplit(url).query)}
+
+
+def create_mongo_client(
+    url: str,
+    connect_timeout_s: float = 2.0,
+    *,
+    server_selection_timeout_s: float = 2.0,
+    event_listeners: Sequence[CommandListener] = (),
+) -> AsyncIOMotorClient[Any]:
+    """A client that connects lazily (no I/O here).
+
+    Times come back as aware UTC datetimes. The short server selection timeout turns an
+    outage into a quick 503 instead of pymongo's default 30 s wait per request.
+    ``connectTimeoutMS``, ``serverSelectionTimeoutMS`` and ``appname`` written in the URL
+    win over the arguments, so operators tune them where they configure the server.
+    ``event_listeners`` is for tests and monitoring (pymongo command listeners).
+    """
+    given = _url_options(url)
+    defaults: dict[str, Any] = {
+        "appname": APP_NAME,
+        "connectTimeoutMS": int(connect_timeout_s * 1000),
+        "serverSelectionTimeoutMS": int(server_selection_timeout_s * 1000),
+    }
+    options: dict[str, Any] = {k: v for k, v in defaults.items() if k.lower() not in given}
+    if event_listeners:
+        options["event_listeners"] = list(event_listeners)
+    return AsyncIOMotorClient(url, tz_aware=True, tzinfo=UTC, **options)
+
+
+async def _ping(client: AsyncIOMotorClient[Any], timeout_s: float) -> None:
+    # pymongo.timeout bounds server selection, connecting and the command together; motor
+    # copies the context into its worker thread, so it applies to this call.
+    with pymongo.timeout(timeout_s):
+        await client.admin.command("ping")
 
 
 async def wait_for_mongo(client: AsyncIOMotorClient[Any], timeout_s: float) -> None:
-    """Ping until MongoDB answers, for at most ``timeout_s``; then ``StorageUnavailable``."""
+    """Ping until MongoDB answers, for at most ``timeout_s`` seconds (at least one ping).
+
+    Raises ``StorageUnavailable`` naming the last error once the time is up, and at once
+    when the server answers with a refusal (e.g. bad credentials): waiting cannot fix it.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    attempt = 0
+    attempts = 0
     while True:
-        attempt += 1
+        attempts += 1
         try:
-            await client.admin.command("ping")
+            await _ping(client, max(deadline - loop.time(), RETRY_INTERVAL_S))
+            if attempts > 1:
+                logger.info("MongoDB answers after %d attempts", attempts)
             return
-        except PyMongoError as exc:
-            if loop.time() >= deadline:
-                raise StorageUnavailable(
-                    f"MongoDB did not answer within {timeout_s:g} s ({type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0][:200]})"
-                ) from None
-            if attempt == 1:
-                logger.warning("waiting for MongoDB: %s", str(exc).splitlines()[0][:200])
-            await asyncio.sleep(min(1.0, max(0.0, deadline - loop.time())))
+        except (ConnectionFailure, ExecutionTimeout) as exc:
+            last: PyMongoError = exc
+        except OperationFailure as exc:
+            raise StorageUnavailable(f"MongoDB refused the ping: {_first_line(exc)}") from exc
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise StorageUnavailable(
+                f"MongoDB did not answer within {timeout_s:g} s ({attempts} attempts; "
+                f"last error {type(last).__name__}: {_first_line(last)})"
+            ) from last
+        if attempts == 1:
+            logger.warning("waiting up to %g s for MongoDB: %s", timeout_s, _first_line(last))
+        await asyncio.sleep(min(RETRY_INTERVAL_S, remaining))
 
 
+# Each index names the queries it serves; docs/storage.md explains every one of them.
 INDEXES: dict[str, list[IndexModel]] = {
     "chats": [
-        # One chat per (customer, vendor, product); its prefix answers shares_chat.
+        # Uniqueness of a chat (open / find). Customer and vendor lead so that the prefix
+        # (customer_id, vendor_id) also answers shares_chat and a customer's counterparts.
         IndexModel([("customer_id", ASCENDING), ("vendor_id", ASCENDING),
                     ("product_id", ASCENDING)], unique=True, name="chat_key"),
-        # A user's chats, most recent first (userChats / getUserChats, counterparts).
+        # A user's chats, most recent first, ties by _id: page_for and counterparts.
         IndexModel([("customer_id", ASCENDING), ("last_message_at", DESCENDING),
                     ("_id", DESCENDING)], name="customer_chats"),
         IndexModel([("vendor_id", ASCENDING), ("last_message_at", DESCENDING),
                     ("_id", DESCENDING)], name="vendor_chats"),
     ],
     "messages": [
-        # History pages and the seq order of a chat.
+        # One seq per chat; history pages walk it backwards from before_seq.
         IndexModel([("chat_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="chat_seq"),
-        # Idempotent sends: one message per (sender, clientMessageId) when one is given.
+        # Idempotent sends: one message per (sender, client_message_id). The field is only
+        # written when given, so $exists keeps the others out (and lets by_client_id's
+        # equality match use the index).
         IndexModel([("sender_type", ASCENDING), ("sender_id", ASCENDING),
-                    ("client_message_id", ASCENDING)], unique=True, name="client_message_id",
-                   partialFilterExpression={"client_message_id": {"$type": "string"}}),
-        # Unread messages of one side of a chat: markAsRead / joinChat touch only these.
+                    ("client_message_id", ASCENDING)], unique=True,
+                   name="sender_client_message_id",
+                   partialFilterExpression={"client_message_id": {"$exists": True}}),
+        # Unread messages of one side of a chat (mark_read): only unread ones are indexed.
         IndexModel([("chat_id", ASCENDING), ("unread_for", ASCENDING), ("seq", ASCENDING)],
                    name="unread", partialFilterExpression={"unread_for": {"$exists": True}}),
-        # Offline messages of a recipient, oldest first: only undelivered ones are indexed.
+        # Offline messages of a recipient, oldest first: only undelivered, live ones.
         IndexModel([("pending_for", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
                    name="undelivered",
                    partialFilterExpression={"pending_for": {"$exists": True}}),
@@ -99,27 +165,37 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 
 async def ensure_indexes(db: AsyncIOMotorDatabase[Any]) -> None:
-    """Idempotent: creating an index that exists with the same definition is a no-op."""
+    """Create the indexes; idempotent (an existing index of the same definition is kept).
+
+    An index of the same name but another definition fails with ``OperationFailure``
+    (IndexOptionsConflict / IndexKeySpecsConflict): drop it by hand, on purpose.
+    """
     for collection, indexes in INDEXES.items():
         await db[collection].create_indexes(indexes)
 
 
-async def prepare_mongo(client: AsyncIOMotorClient[Any], db: AsyncIOMotorDatabase[Any],
-                        timeout_s: float) -> None:
+async def prepare_mongo(
+    client: AsyncIOMotorClient[Any], db: AsyncIOMotorDatabase[Any], timeout_s: float
+) -> None:
+    """What start-up needs before serving: MongoDB answers (bounded wait), indexes exist."""
     await wait_for_mongo(client, timeout_s)
     try:
         await ensure_indexes(db)
     except MONGO_DOWN as exc:
-        raise StorageUnavailable(f"MongoDB went away while creating indexes: {exc}") from exc
+        raise StorageUnavailable(
+            f"MongoDB went away while creating indexes: {_first_line(exc)}") from exc
 
 
 class MongoHealthProbe:
-    def __init__(self, client: AsyncIOMotorClient[Any]) -> None:
+    """Ready while MongoDB answers a ping within ``timeout_s``."""
+
+    def __init__(self, client: AsyncIOMotorClient[Any], timeout_s: float = READY_TIMEOUT_S):
         self._client = client
+        self._timeout_s = timeout_s
 
     async def ready(self) -> bool:
         try:
-            await self._client.admin.command("ping")
+            await _ping(self._client, self._timeout_s)
         except PyMongoError:
             return False
         return True
