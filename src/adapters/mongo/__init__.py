@@ -1,14 +1,19 @@
 """MongoDB adapters (motor): chats, messages and last-seen times that survive restarts.
 
-Every write is one single-document atomic operation (``find_one_and_update`` with ``$inc``
-or an update pipeline, upserts guarded by unique indexes), so a standalone MongoDB works;
-every query on a hot path is backed by an index (see docs/storage.md).
+Every write is one single-document atomic operation (``find_one_and_update`` with update
+pipelines, upserts guarded by unique indexes), so a standalone MongoDB works; every query
+on a hot path is backed by an index. docs/storage.md lists the documents, the indexes and
+the query each one serves.
+
+Start-up: ``create_mongo_client(url)`` -> ``prepare_mongo(client, db, timeout_s)``
+(``wait_for_mongo`` then ``ensure_indexes``) -> serve -> ``client.close()``.
 """
 
 from chat_server.adapters.mongo.client import (
     MongoHealthProbe,
     create_mongo_client,
     ensure_indexes,
+    prepare_mongo,
     wait_for_mongo,
 )
 from chat_server.adapters.mongo.repositories import (
@@ -24,5 +29,6 @@ __all__ = [
     "MongoMessageRepository",
     "create_mongo_client",
     "ensure_indexes",
+    "prepare_mongo",
     "wait_for_mongo",
 ]
