@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
+import jwt
 
 from chat_server.application.ports import RateLimit
 
@@ -86,6 +87,17 @@ def _read_key(name: str, value: str) -> str:
         raise ConfigError(f"{name}: cannot read key file {value!r} ({exc.strerror})") from None
 
 
+def _check_public_key(pem: str, algorithms: tuple[str, ...]) -> None:
+    """A key that cannot verify would refuse every connection: refuse to start instead."""
+    for name in algorithms:
+        try:
+            jwt.get_algorithm_by_name(name).prepare_key(pem)
+        except (ValueError, TypeError, jwt.InvalidKeyError) as exc:
+            raise ConfigError(
+                f"CHAT_JWT_PUBLIC_KEY is not a usable {name} public key ({exc})"
+            ) from None
+
+
 @attrs.frozen
 class Settings:
     host: str = "127.0.0.1"
@@ -143,6 +155,8 @@ class Settings:
         symmetric = all(a.startswith("HS") for a in algorithms)
         if public_key is not None and any(a.startswith("HS") for a in algorithms):
             raise ConfigError("CHAT_JWT_PUBLIC_KEY needs asymmetric CHAT_JWT_ALGORITHMS (RS256 ...)")
+        if public_key is not None:
+            _check_public_key(public_key, algorithms)
         if public_key is None and secret is not None and not symmetric:
             raise ConfigError(f"CHAT_JWT_ALGORITHMS={','.join(algorithms)} needs CHAT_JWT_PUBLIC_KEY")
         if public_key is None and secret is not None and len(secret) < 16:

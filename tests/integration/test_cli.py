@@ -27,6 +27,8 @@ def run(*args: str, timeout: float = 20, **env: str) -> subprocess.CompletedProc
     ({"CHAT_JWT_SECRET": "short"}, [], "CHAT_JWT_SECRET"),
     ({"CHAT_JWT_PUBLIC_KEY": "/nonexistent.pem", "CHAT_JWT_ALGORITHMS": "RS256"}, [],
      "CHAT_JWT_PUBLIC_KEY"),
+    ({"CHAT_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----",
+      "CHAT_JWT_ALGORITHMS": "RS256"}, [], "CHAT_JWT_PUBLIC_KEY"),
     ({"CHAT_SEND_RATE": "fast", "CHAT_JWT_SECRET": SECRET}, [], "CHAT_SEND_RATE"),
     ({}, ["--host", "0.0.0.0"], "development mode"),
 ])
