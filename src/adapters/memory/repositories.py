@@ -89,6 +89,8 @@ class InMemoryChatRepository:
 
     async def counterparts(self, user: UserRef, limit: int) -> list[UserRef]:
         seen: dict[UserRef, None] = {}
+        if limit <= 0:
+            return []
         for chat_id in reversed(self._by_user.get(user, ())):
             seen[self._chats[chat_id].counterpart(user)] = None
             if len(seen) >= limit:
