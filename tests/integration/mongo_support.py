@@ -46,7 +46,9 @@ def start_secantusdb(data: Path, port: int, timeout: float = 60.0) -> subprocess
     while not answers(url):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"SecantusDB did not start:\n{log_path.read_text()[-3000:]}",
+            process.wait(5)
+            pytest.fail(f"SecantusDB did not answer on port {port} within {timeout:g} s (exit "
+                        f"status {process.returncode}):\n{log_path.read_text()[-3000:]}",
                         pytrace=False)
         time.sleep(0.1)
     return process
