@@ -1,0 +1,5 @@
+"""Fixtures of the unit tests; the fakes live in ``core_fakes``."""
+
+from core_fakes import core
+
+__all__ = ["core"]

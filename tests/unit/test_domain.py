@@ -1,0 +1,104 @@
+"""The domain's own rules: users, chat keys, content, and a chat's counters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from chat_server.domain.errors import InvalidInput, NotAChatParticipant
+from chat_server.domain.model import (
+    Chat,
+    ChatKey,
+    Message,
+    MessageContent,
+    ProductSnapshot,
+    UserRef,
+    UserType,
+    validate_client_message_id,
+    validate_product_id,
+)
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+CUSTOMER, VENDOR = UserRef(UserType.CUSTOMER, 1), UserRef(UserType.VENDOR, 1)
+
+
+@pytest.mark.parametrize(("raw", "parsed"), [
+    ("customer", UserType.CUSTOMER), ("VENDOR", UserType.VENDOR), ("Vendor", UserType.VENDOR),
+    ("admin", None), (1, None), (None, None), ("", None),
+])
+def test_user_types_are_read_in_any_case(raw: object, parsed: UserType | None):
+    assert UserType.parse(raw) is parsed
+
+
+def test_customer_2_and_vendor_2_are_different_users():
+    assert UserRef(UserType.CUSTOMER, 2) != UserRef(UserType.VENDOR, 2)
+
+
+def test_a_chat_key_puts_the_customer_and_the_vendor_in_their_places():
+    assert ChatKey.between(CUSTOMER, 7, "p") == ChatKey("p", customer_id=1, vendor_id=7)
+    assert ChatKey.between(UserRef(UserType.VENDOR, 7), 1, "p") == ChatKey("p", 1, 7)
+
+
+def test_content_is_trimmed_and_needs_text_or_images():
+    assert MessageContent.create("  hi  ", None) == MessageContent("hi", ())
+    assert MessageContent.create(None, ["https://x/1.png"]).images == ("https://x/1.png",)
+    assert MessageContent.create("x" * 5000, None).text == "x" * 5000
+    for text, images in (("", None), ("  ", []), (None, None), ("x" * 5001, None),
+                         (None, ["javascript:alert(1)"]), (None, ["https://x/" + "a" * 2048]),
+                         (None, ["https://x/y"] * 11)):
+        with pytest.raises(InvalidInput):
+            MessageContent.create(text, images)
+
+
+def test_identifier_limits():
+    assert validate_product_id("p" * 128) == [] and validate_product_id("") != []
+    assert validate_product_id("p" * 129) != []
+    assert validate_client_message_id(None) == [] and validate_client_message_id("c" * 64) == []
+    assert validate_client_message_id("") != [] and validate_client_message_id("c" * 65) != []
+
+
+def test_a_snapshot_merge_keeps_what_an_update_leaves_out():
+    stored = ProductSnapshot(product_name="Lamp", product_price=10)
+    assert stored.merged(ProductSnapshot(store_name="S")) == ProductSnapshot(
+        product_name="Lamp", product_price=10, store_name="S")
+    assert stored.merged(None) is stored
+    assert [e.field for e in ProductSnapshot(store_logo_url="ftp://x").validate()] == [
+        "store_logo_url"]
+    assert ProductSnapshot(customer_name="n" * 2049).validate() != []
+
+
+def chat() -> Chat:
+    return Chat.open("c" * 24, ChatKey("p", 1, 1), ProductSnapshot(), AT)
+
+
+def test_a_chat_counts_seq_unread_and_read_watermarks_per_side():
+    c = chat().with_message(UserType.CUSTOMER, "m1", AT).with_message(UserType.CUSTOMER, "m2", AT)
+    c = c.with_message(UserType.VENDOR, "m3", AT)
+    assert (c.last_seq, c.customer_sent_seq, c.vendor_sent_seq) == (3, 2, 3)
+    assert c.unread_for(VENDOR) == 2 and c.unread_for(CUSTOMER) == 1
+    read = c.read_by(UserType.VENDOR)
+    assert read.vendor_read_seq == 2 and read.unread_for(VENDOR) == 0
+    assert read.unread_for(CUSTOMER) == 1 and read.last_message_id == "m3"
+
+
+def test_forgetting_an_unread_last_message_updates_the_counters():
+    c = chat().with_message(UserType.CUSTOMER, "m1", AT).with_message(UserType.CUSTOMER, "m2", AT)
+    message = Message("m2", c.id, 2, CUSTOMER, VENDOR, "x", (), AT, AT)
+    after = c.without_message(message, replacement_id="m1")
+    assert after.vendor_unread == 1 and after.last_message_id == "m1"
+    assert c.read_by(UserType.VENDOR).without_message(message, "m1").vendor_unread == 0
+
+
+def test_only_participants_take_part():
+    c = chat()
+    c.ensure_participant(CUSTOMER)
+    assert c.counterpart(CUSTOMER) == VENDOR
+    with pytest.raises(NotAChatParticipant):
+        c.ensure_participant(UserRef(UserType.CUSTOMER, 2))
+
+
+def test_an_erased_message_keeps_its_seq_but_says_nothing():
+    m = Message("m", "c", 4, CUSTOMER, VENDOR, "secret", ("https://x/y",), AT, AT)
+    erased = m.erased(AT)
+    assert erased.deleted and erased.text is None and erased.images == () and erased.seq == 4
