@@ -122,6 +122,7 @@ class Connection:
     """What the gateway knows about one socket (one namespace of one client)."""
 
     sid: str
+    eio_sid: str  # the Engine.IO session: where acks are sent
     user: UserRef
     namespace: str
     expires_at: float
@@ -184,10 +185,6 @@ class Gateway:
             sio.on("disconnect", self._disconnect_handler(namespace), namespace=namespace)
         sio.route(self.on_event, self.after_connect)
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
-
     # --- connecting ----------------------------------------------------------------------
 
     def _connect_handler(self, namespace: str) -> Callable[..., Awaitable[None]]:
@@ -199,7 +196,8 @@ class Gateway:
                 raise socketio.exceptions.ConnectionRefusedError(
                     message, {"error": True, "statusCode": 401, "message": message}
                 ) from None
-            conn = Connection(sid, identity.user, namespace, identity.expires_at)
+            eio_sid = self._sio.manager.eio_sid_from_sid(sid, namespace)
+            conn = Connection(sid, eio_sid, identity.user, namespace, identity.expires_at)
             self._connections[sid] = conn
             if namespace == CHAT:
                 # Its room is joined once the presence check passed (see _open_chat).
@@ -342,7 +340,7 @@ class Gateway:
             await self._answer_error(conn, ack_id, name, exc)
             return
         if ack_id is not None:
-            await self._sio.send_ack(self._eio_sid(conn), conn.namespace, ack_id, reply.body)
+            await self._sio.send_ack(conn.eio_sid, conn.namespace, ack_id, reply.body)
         if reply.delivery is Delivery.ALWAYS or (
             reply.delivery is Delivery.IF_NO_ACK and ack_id is None
         ):
@@ -353,7 +351,7 @@ class Gateway:
     ) -> None:
         body = self._error_body(conn, event, exc)
         if ack_id is not None:
-            await self._sio.send_ack(self._eio_sid(conn), conn.namespace, ack_id, body)
+            await self._sio.send_ack(conn.eio_sid, conn.namespace, ack_id, body)
         if isinstance(exc, RateLimited):
             now = time.monotonic()
             if now - conn.last_rate_notice < RATE_LIMITED_NOTICE_S:
@@ -375,10 +373,6 @@ class Gateway:
         elif status == 503:
             logger.warning("event %r of %s: storage unavailable: %s", event[:100], conn.user, exc)
         return wire.error_envelope(status, message, event[:100], field_errors(exc))
-
-    def _eio_sid(self, conn: Connection) -> str:
-        eio_sid: str = self._sio.manager.eio_sid_from_sid(conn.sid, conn.namespace)
-        return eio_sid
 
     # --- routes: parse, run, describe the outcome ----------------------------------------
 
