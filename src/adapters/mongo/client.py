@@ -146,20 +146,18 @@ INDEXES: dict[str, list[IndexModel]] = {
     "messages": [
         # One seq per chat; history pages walk it backwards from before_seq.
         IndexModel([("chat_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="chat_seq"),
-        # Idempotent sends: one message per (sender, client_message_id). The field is only
-        # written when given, so $exists keeps the others out (and lets by_client_id's
-        # equality match use the index).
-        IndexModel([("sender_type", ASCENDING), ("sender_id", ASCENDING),
-                    ("client_message_id", ASCENDING)], unique=True,
-                   name="sender_client_message_id",
-                   partialFilterExpression={"client_message_id": {"$exists": True}}),
-        # Unread messages of one side of a chat (mark_read): only unread ones are indexed.
+        # Idempotent sends: one message per (sender, client_message_id). Every message has
+        # a dedup_key (its own id when no clientMessageId was given), so the unique index
+        # needs no partial filter, and by_client_id is one equality on it.
+        IndexModel([("dedup_key", ASCENDING)], unique=True, name="idempotency"),
+        # Unread messages of one side of a chat (mark_read): the equality prefix selects
+        # exactly them. Not partial: query planners that ignore partial indexes (SecantusDB)
+        # must still find them without a scan.
         IndexModel([("chat_id", ASCENDING), ("unread_for", ASCENDING), ("seq", ASCENDING)],
-                   name="unread", partialFilterExpression={"unread_for": {"$exists": True}}),
-        # Offline messages of a recipient, oldest first: only undelivered, live ones.
+                   name="unread"),
+        # Offline messages of a recipient, oldest first (undelivered ones have pending_for).
         IndexModel([("pending_for", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
-                   name="undelivered",
-                   partialFilterExpression={"pending_for": {"$exists": True}}),
+                   name="undelivered"),
     ],
 }
 

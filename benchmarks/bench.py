@@ -1,0 +1,309 @@
+"""Runs the benchmark scenarios of docs/performance.md and prints the results table.
+
+The server (``chat-server`` as operators run it, or the bare relay) is pinned to CPU 0 and
+the load generator (Node, the official socket.io-client) to CPU 1. Scenarios 1 and 2 run
+baseline and service alternately, ``--rounds`` times each, and compare medians. Server CPU
+and RSS are read from /proc at the load generator's MARK lines.
+
+    python benchmarks/bench.py [--quick] [--rounds 3] [--scenarios 1,2,3,4] [--storage memory,mongo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SECRET = "benchmark-secret-0123456789-abcdefgh"
+HIGH = "1000000/10s"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def pinned(cpu: int, command: list[str]) -> list[str]:
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", str(cpu), *command] if taskset and (os.cpu_count() or 1) > 1 else command
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Server:
+    def __init__(self, kind: str, storage: str = "memory", mongo_url: str | None = None) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        bin_dir = Path(sys.executable).parent
+        if kind == "baseline":
+            command = [sys.executable, str(HERE / "baseline_relay.py"), str(self.port)]
+            env = dict(os.environ)
+        else:
+            command = [str(bin_dir / "chat-server")]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+            env.update(CHAT_PORT=str(self.port), CHAT_JWT_SECRET=SECRET, CHAT_LOG_LEVEL="warning",
+                       CHAT_SEND_RATE=HIGH, CHAT_SEND_BURST="1000000", CHAT_REQUEST_RATE=HIGH,
+                       CHAT_REQUEST_BURST="1000000", CHAT_STORAGE=storage)
+            if storage == "mongo":
+                assert mongo_url is not None
+                env.update(CHAT_MONGO_URL=mongo_url,
+                           CHAT_MONGO_DB=f"bench_{os.getpid()}_{int(time.time() * 1000)}")
+        # Kept open for the server process lifetime; the file stays for a look after a failure.
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix=f"bench-{kind}-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(pinned(0, command), env=env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not self._up():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"{kind} did not start: see {self.log.name}")
+            time.sleep(0.1)
+
+    def _up(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/socket.io/?EIO=4&transport=polling",
+                                        timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def run_loadgen(server: Server, scenario: str, args: list[str], timeout: float = 900
+                ) -> dict[str, Any]:
+    """Runs one scenario; samples the server's CPU and RSS at the MARK lines."""
+    command = pinned(1, ["node", str(HERE / "loadgen.js"), scenario, "--url", server.url,
+                         "--secret", SECRET, *args])
+    marks: dict[str, tuple[float, float, int]] = {}
+    result: dict[str, Any] = {}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as loadgen:
+        assert loadgen.stdout is not None
+        deadline = time.monotonic() + timeout
+        for line in loadgen.stdout:
+            if line.startswith("MARK "):
+                name = line.split()[1]
+                pid = server.process.pid
+                marks[name] = (time.monotonic(), cpu_seconds(pid), rss_kb(pid))
+            elif line.startswith("RESULT "):
+                result = json.loads(line[len("RESULT "):])
+            if time.monotonic() > deadline:
+                loadgen.kill()
+                break
+        loadgen.wait(30)
+    if "start" in marks and "end" in marks:
+        (t0, c0, _), (t1, c1, r1) = marks["start"], marks["end"]
+        result["serverCpuPercent"] = round(100 * (c1 - c0) / max(t1 - t0, 1e-9), 1)
+        result["serverRssMb"] = round(r1 / 1024, 1)
+        delivered = result.get("deliveredPerSecond")
+        if delivered and c1 > c0:
+            result["deliveredPerServerCoreSecond"] = round(delivered / ((c1 - c0) / (t1 - t0)))
+    if "idle" in marks and "connected" in marks:
+        idle, connected = marks["idle"][2], marks["connected"][2]
+        result["serverRssIdleMb"] = round(idle / 1024, 1)
+        result["serverRssConnectedMb"] = round(connected / 1024, 1)
+        served = result.get("served") or 1
+        result["rssPerUserKb"] = round((connected - idle) / served, 1)
+    return result
+
+
+def start_mongo() -> tuple[subprocess.Popen[bytes], str, Path]:
+    data = Path(tempfile.mkdtemp(prefix="bench-secantusdb-"))
+    port = free_port()
+    binary = Path(sys.executable).with_name("secantusd-py")
+    process = subprocess.Popen(pinned(0, [str(binary), "--host", "127.0.0.1", "--port", str(port),
+                                          "--storage-path", str(data / "db")]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"mongodb://127.0.0.1:{port}/?retryWrites=false"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process, url, data
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("SecantusDB did not start") from None
+            time.sleep(0.2)
+
+
+def alternate(scenario: str, args: list[str], rounds: int) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "service": []}
+    for n in range(rounds):
+        for kind in ("baseline", "service"):
+            server = Server(kind)
+            try:
+                runs[kind].append(run_loadgen(server, scenario, args))
+            finally:
+                server.stop()
+            r = runs[kind][-1]
+            print(f"  {scenario} round {n + 1} {kind}: {r.get('deliveredPerSecond')} msg/s, "
+                  f"p99 {r.get('latencyMs', {}).get('p99')} ms, lost {r.get('lost')}, "
+                  f"errors {r.get('errors')}", flush=True)
+    return runs
+
+
+def median(runs: list[dict[str, Any]], *path: str) -> float | None:
+    values = []
+    for run in runs:
+        value: Any = run
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, int | float):
+            values.append(value)
+    return statistics.median(values) if values else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="every scenario at small scale")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scenarios", default="1,2,3,4")
+    parser.add_argument("--storage", default="memory,mongo", help="storages for scenario 4")
+    opts = parser.parse_args()
+    quick = opts.quick
+    rounds = 1 if quick else opts.rounds
+    wanted = set(opts.scenarios.split(","))
+    report: dict[str, Any] = {"machine": machine(), "quick": quick, "rounds": rounds}
+
+    if "1" in wanted:
+        args = ["--pairs", "50", "--duration", "3" if quick else "10", "--warmup", "1" if quick else "3"]
+        runs = alternate("throughput", args, rounds)
+        report["throughput"] = summarize(runs)
+    if "2" in wanted:
+        args = ["--pairs", "100", "--rate", "1000", "--duration", "3" if quick else "10",
+                "--warmup", "1" if quick else "3"]
+        runs = alternate("latency", args, rounds)
+        report["latency"] = summarize(runs)
+    if "3" in wanted:
+        server = Server("service")
+        try:
+            users = "500" if quick else "5000"
+            report["connections"] = run_loadgen(server, "connections", ["--users", users,
+                                                                         "--concurrency", "100"])
+        finally:
+            server.stop()
+        c = report["connections"]
+        print(f"  connections: {c.get('served')}/{c.get('users')} served, connect p99 "
+              f"{c.get('connectMs', {}).get('p99')} ms, {c.get('rssPerUserKb')} KB/user", flush=True)
+    if "4" in wanted:
+        report["history"] = {}
+        for storage in opts.storage.split(","):
+            mongo = None
+            try:
+                url = None
+                if storage == "mongo":
+                    mongo, url, _ = start_mongo()
+                server = Server("service", storage, url)
+                try:
+                    messages = "2000" if quick else "100000"
+                    h = run_loadgen(server, "history", ["--messages", messages, "--small", "100",
+                                                        "--samples", "50" if quick else "200"],
+                                    timeout=1800)
+                finally:
+                    server.stop()
+            finally:
+                if mongo is not None:
+                    mongo.terminate()
+                    mongo.wait(15)
+            report["history"][storage] = h
+            ratios = {op: v.get("ratioP50") for op, v in h.get("operations", {}).items()}
+            print(f"  history on {storage}: ratios large/small {ratios}, "
+                  f"fill {h.get('fillSeconds')}", flush=True)
+
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if quick else ''}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(table(report))
+    print(f"\nfull results: {out}")
+
+
+def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    keys = {"deliveredPerSecond": ("deliveredPerSecond",), "p50": ("latencyMs", "p50"),
+            "p95": ("latencyMs", "p95"), "p99": ("latencyMs", "p99"), "max": ("latencyMs", "max"),
+            "lost": ("lost",), "errors": ("errors",), "serverCpuPercent": ("serverCpuPercent",),
+            "serverRssMb": ("serverRssMb",),
+            "deliveredPerServerCoreSecond": ("deliveredPerServerCoreSecond",)}
+    out: dict[str, Any] = {"runs": runs}
+    for kind in ("baseline", "service"):
+        out[kind] = {name: median(runs[kind], *path) for name, path in keys.items()}
+    b, s = out["baseline"], out["service"]
+    out["ratio"] = {
+        "delivered": round(s["deliveredPerSecond"] / b["deliveredPerSecond"], 2)
+        if b["deliveredPerSecond"] and s["deliveredPerSecond"] else None,
+        "p99": round(s["p99"] / b["p99"], 2) if b["p99"] and s["p99"] else None,
+    }
+    return out
+
+
+def machine() -> dict[str, Any]:
+    model = next((line.split(":", 1)[1].strip()
+                  for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown")
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": model, "cpus": os.cpu_count(), "python": sys.version.split()[0], "node": node}
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = ["", "| scenario | metric | baseline | service | ratio |", "|---|---|---|---|---|"]
+    for name in ("throughput", "latency"):
+        r = report.get(name)
+        if not r:
+            continue
+        b, s = r["baseline"], r["service"]
+        lines.append(f"| {name} | delivered msg/s | {b['deliveredPerSecond']} | "
+                     f"{s['deliveredPerSecond']} | {r['ratio']['delivered']} |")
+        lines.append(f"| {name} | latency p50/p95/p99/max ms | {b['p50']}/{b['p95']}/{b['p99']}/"
+                     f"{b['max']} | {s['p50']}/{s['p95']}/{s['p99']}/{s['max']} | "
+                     f"p99 {r['ratio']['p99']} |")
+        lines.append(f"| {name} | lost / errors | {b['lost']} / {b['errors']} | {s['lost']} / "
+                     f"{s['errors']} | |")
+        lines.append(f"| {name} | server CPU % / RSS MB | {b['serverCpuPercent']} / "
+                     f"{b['serverRssMb']} | {s['serverCpuPercent']} / {s['serverRssMb']} | |")
+    c = report.get("connections")
+    if c:
+        lines.append(f"| connections | served / connect p99 ms / KB per user | | {c.get('served')}/"
+                     f"{c.get('users')} / {c.get('connectMs', {}).get('p99')} / "
+                     f"{c.get('rssPerUserKb')} | |")
+    for storage, h in (report.get("history") or {}).items():
+        for op, v in (h.get("operations") or {}).items():
+            lines.append(f"| history ({storage}) | {op} p50 ms, {h['messages']['small']} vs "
+                         f"{h['messages']['large']} messages | {v['smallMs']['p50']} | "
+                         f"{v['largeMs']['p50']} | {v['ratioP50']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
