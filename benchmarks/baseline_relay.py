@@ -63,7 +63,8 @@ def main() -> None:
     sio.on("sendMessage", send_message, namespace="/chat")
     app = socketio.ASGIApp(sio, socketio_path="socket.io")
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
-                ws="auto", ws_max_size=65536, log_level="warning", access_log=False)
+                ws="auto", ws_max_size=65536, ws_per_message_deflate=False, log_level="warning",
+                access_log=False)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,7 @@ async def _serve(settings: Settings) -> None:
             log_level=settings.log_level, ws_max_size=settings.max_packet_bytes,
             http="httptools", ws="auto", loop="none", access_log=False,
             server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            ws_per_message_deflate=settings.ws_compression,
         )
         server = uvicorn.Server(config)
         if settings.dev_mode:
