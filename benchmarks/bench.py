@@ -56,7 +56,8 @@ def rss_kb(pid: int) -> int:
 
 
 class Server:
-    def __init__(self, kind: str, storage: str = "memory", mongo_url: str | None = None) -> None:
+    def __init__(self, kind: str, storage: str = "memory", mongo_url: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -74,6 +75,7 @@ class Server:
                 assert mongo_url is not None
                 env.update(CHAT_MONGO_URL=mongo_url,
                            CHAT_MONGO_DB=f"bench_{os.getpid()}_{int(time.time() * 1000)}")
+            env.update(extra_env or {})
         # Kept open for the server process lifetime; the file stays for a look after a failure.
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix=f"bench-{kind}-", suffix=".log", delete=False)
@@ -88,8 +90,9 @@ class Server:
 
     def _up(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/socket.io/?EIO=4&transport=polling",
-                                        timeout=1) as response:
+            probe = ("/socket.io/?EIO=4&transport=polling" if self.kind == "baseline"
+                     else "/healthz")
+            with urllib.request.urlopen(f"{self.url}{probe}", timeout=1) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
@@ -190,7 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="every scenario at small scale")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--scenarios", default="1,2,3,4")
+    parser.add_argument("--scenarios", default="1,2,3,4,5")
     parser.add_argument("--storage", default="memory,mongo", help="storages for scenario 4")
     opts = parser.parse_args()
     quick = opts.quick
@@ -250,11 +253,60 @@ def main() -> None:
             print(f"  history on {storage}: ratios large/small {ratios}, "
                   f"fill {h.get('fillSeconds')}", flush=True)
 
+    if "5" in wanted:
+        report["nodes"] = two_nodes(quick)
+
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if quick else ''}.json"
     out.write_text(json.dumps(report, indent=2))
     print(table(report))
     print(f"\nfull results: {out}")
+
+
+def start_redis() -> tuple[subprocess.Popen[bytes], str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is missing: make system-deps")
+    port = free_port()
+    process = subprocess.Popen(pinned(0, [binary, "--port", str(port), "--bind", "127.0.0.1",
+                                          "--save", "", "--appendonly", "no"]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    time.sleep(0.5)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def two_nodes(quick: bool) -> dict[str, Any]:
+    """Scenario 1 on MongoDB storage: one node, then two nodes behind Redis with customers
+    on one and vendors on the other, so every message crosses nodes."""
+    args = ["--pairs", "50", "--duration", "3" if quick else "10", "--warmup", "1" if quick else "3"]
+    mongo, mongo_url, _ = start_mongo()
+    redis, redis_url = start_redis()
+    out: dict[str, Any] = {}
+    try:
+        one = Server("service", "mongo", mongo_url)
+        try:
+            out["oneNode"] = run_loadgen(one, "throughput", args)
+        finally:
+            one.stop()
+        db = {"CHAT_MONGO_DB": f"bench_nodes_{os.getpid()}", "CHAT_REDIS_URL": redis_url,
+              "CHAT_TRANSPORTS": "websocket"}
+        a = Server("service", "mongo", mongo_url, db)
+        b = Server("service", "mongo", mongo_url, db)
+        try:
+            out["twoNodes"] = run_loadgen(a, "throughput", [*args, "--url2", b.url])
+        finally:
+            a.stop()
+            b.stop()
+    finally:
+        for process in (mongo, redis):
+            process.terminate()
+            process.wait(15)
+    for name in ("oneNode", "twoNodes"):
+        r = out[name]
+        print(f"  {name}: {r.get('deliveredPerSecond')} msg/s, p99 "
+              f"{r.get('latencyMs', {}).get('p99')} ms, lost {r.get('lost')}, errors "
+              f"{r.get('errors')}", flush=True)
+    return out
 
 
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -305,6 +357,13 @@ def table(report: dict[str, Any]) -> str:
                  f"{c.get('rssPerUserKb')}" for c in (conns.get("baseline", {}), conns["service"])]
         lines.append(f"| connections | served / connect p99 ms / KB RSS per user | {cells[0]} | "
                      f"{cells[1]} | |")
+    nodes = report.get("nodes")
+    if nodes:
+        for name in ("oneNode", "twoNodes"):
+            r = nodes[name]
+            lines.append(f"| throughput on MongoDB, {name} | delivered msg/s, p99 ms, lost | | "
+                         f"{r.get('deliveredPerSecond')}, {r.get('latencyMs', {}).get('p99')}, "
+                         f"{r.get('lost')} | |")
     for storage, h in (report.get("history") or {}).items():
         for op, v in (h.get("operations") or {}).items():
             lines.append(f"| history ({storage}) | {op} p50 ms, {h['messages']['small']} vs "

@@ -23,6 +23,7 @@ function parseArgs(argv) {
   const opts = {
     scenario: argv[0],
     url: 'http://127.0.0.1:8000',
+    url2: '', // a second node: vendors connect there, customers to --url (clients split)
     secret: 'bench-secret',
     pairs: 0,
     window: 10,
@@ -105,7 +106,8 @@ function recordError(kind, detail) {
 // presence connection). Resolves when /chat has delivered offlineMessages and userChats.
 function connectUser(type, id, onChatSocket) {
   const started = now();
-  const manager = new Manager(opts.url, {
+  const url = opts.url2 && type === 'vendor' ? opts.url2 : opts.url;
+  const manager = new Manager(url, {
     path: '/socket.io',
     transports: ['websocket'],
     reconnection: false,
