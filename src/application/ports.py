@@ -14,7 +14,6 @@ from typing import Protocol
 
 import attrs
 
-from chat_server.application.notifications import Notification
 from chat_server.domain.model import Chat, ChatKey, Message, ProductSnapshot, UserRef, UserType
 
 
@@ -41,23 +40,30 @@ class ChatRepository(Protocol):
         concurrent calls with one key, exactly one creates, the others get that chat.
         """
 
-    async def record_message(
-        self, chat_id: str, sender: UserType, message_id: str, at: datetime,
+    async def allocate_seq(self, chat_id: str) -> int:
+        """Apply ``Chat.with_seq_allocated`` atomically; returns the seq handed out.
+
+        Unique per chat and increasing in the order of the calls; the seq stays pending
+        until ``apply_message``. Raises ``ChatNotFound`` for an unknown chat.
+        """
+
+    async def apply_message(
+        self, chat_id: str, sender: UserType, seq: int, message_id: str, at: datetime,
         snapshot: ProductSnapshot | None,
     ) -> Chat:
         """Apply ``Chat.with_message`` atomically and return the chat after it.
 
-        The returned ``last_seq`` is the seq allocated to this message: unique per chat,
-        increasing in the order of the calls. Raises ``ChatNotFound`` for an unknown chat.
+        Idempotent: applying a seq again (a retry finishing an interrupted send) changes
+        nothing. Raises ``ChatNotFound`` for an unknown chat.
         """
 
     async def mark_read(self, chat_id: str, reader: UserType) -> tuple[Chat, Chat]:
         """Apply ``Chat.read_by`` atomically; returns the chat before and after it."""
 
     async def forget_message(
-        self, chat_id: str, message: Message, replacement_id: str | None
+        self, chat_id: str, message: Message, replacement: Message | None
     ) -> None:
-        """Apply ``Chat.without_message`` atomically (a message deleted or never stored)."""
+        """Apply ``Chat.without_message`` atomically (a message deleted)."""
 
     async def page_for(
         self, user: UserRef, limit: int, after: ChatCursor | None
@@ -85,12 +91,14 @@ class MessageRepository(Protocol):
     async def by_client_id(self, sender: UserRef, client_message_id: str) -> Message | None: ...
 
     async def by_ids(self, message_ids: Sequence[str]) -> list[Message]:
-        """The stored messages among ``message_ids`` (any order, deleted ones included)."""
+        """The stored messages among ``message_ids``, each once (any order, deleted ones
+        included)."""
 
-    async def history(self, chat_id: str, before_seq: int | None, limit: int) -> list[Message]:
+    async def history(self, chat_id: str, before_seq: int, limit: int) -> list[Message]:
         """Up to ``limit`` messages of the chat with seq < ``before_seq``, newest first.
 
-        Deleted messages are skipped. The cost depends on ``limit``, not on the history.
+        Deleted messages are skipped. The cost depends on ``limit``, not on the history
+        (the caller passes ``Chat.history_end`` for the latest page).
         """
 
     async def mark_read(
@@ -155,14 +163,6 @@ class LastSeenRepository(Protocol):
     async def set(self, user: UserRef, at: datetime) -> None: ...
 
     async def get(self, user: UserRef) -> datetime | None: ...
-
-
-class Notifier(Protocol):
-    """Delivers notifications to every connected device of their audience."""
-
-    async def publish(self, notification: Notification, skip_connection: str | None = None) -> None:
-        """Emit ``notification``; ``skip_connection`` (the requesting socket that takes its
-        outcome from an ack) does not receive it."""
 
 
 class RateKind(enum.Enum):

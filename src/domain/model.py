@@ -203,6 +203,13 @@ class Message:
         return attrs.evolve(self, text=None, images=(), deleted=True, updated_at=at)
 
 
+# A chat remembers the seqs it handed out but whose message is not yet applied to its
+# counters (``pending_seqs``): applying a message is then idempotent and independent of the
+# order in which concurrent sends finish. Seqs older than this many are forgotten (a send
+# that never finished leaves a harmless gap).
+PENDING_SEQS_WINDOW = 1000
+
+
 @attrs.frozen
 class Chat:
     id: str
@@ -224,6 +231,8 @@ class Chat:
     customer_unread: int = 0
     vendor_unread: int = 0
     last_message_id: str | None = None
+    last_message_seq: int = 0
+    pending_seqs: tuple[int, ...] = ()
 
     @property
     def key(self) -> ChatKey:
@@ -263,6 +272,11 @@ class Chat:
         """The highest seq addressed to ``side``: the last one the other side sent."""
         return self.vendor_sent_seq if side is UserType.CUSTOMER else self.customer_sent_seq
 
+    @property
+    def history_end(self) -> int:
+        """A seq above every stored message: where reading the history backwards starts."""
+        return self.last_seq + 1
+
     @classmethod
     def open(
         cls, chat_id: str, key: ChatKey, snapshot: ProductSnapshot, at: datetime
@@ -278,31 +292,41 @@ class Chat:
             last_message_at=at,
         )
 
+    def with_seq_allocated(self) -> Chat:
+        """The chat after handing out seq ``last_seq + 1`` to a message about to be stored."""
+        seq = self.last_seq + 1
+        floor = seq - PENDING_SEQS_WINDOW
+        pending = (*(s for s in self.pending_seqs if s > floor), seq)
+        return attrs.evolve(self, last_seq=seq, pending_seqs=pending)
+
     def with_message(
         self,
         sender: UserType,
+        seq: int,
         message_id: str,
         at: datetime,
         snapshot: ProductSnapshot | None = None,
     ) -> Chat:
-        """The chat after ``sender`` added a message: it takes seq ``last_seq + 1``."""
-        seq = self.last_seq + 1
-        side: dict[str, Any] = {
-            "customer_sent_seq": seq,
-            "vendor_unread": self.vendor_unread + 1,
-        } if sender is UserType.CUSTOMER else {
-            "vendor_sent_seq": seq,
-            "customer_unread": self.customer_unread + 1,
+        """The chat after the stored message ``seq`` of ``sender`` was applied to it.
+
+        Idempotent: a seq that is not pending (applied already, or forgotten) changes
+        nothing. Concurrent sends may apply out of seq order; every field is then a maximum
+        or counted once, so the result does not depend on the order.
+        """
+        if seq not in self.pending_seqs:
+            return self
+        recipient = sender.other
+        changes: dict[str, Any] = {
+            "pending_seqs": tuple(s for s in self.pending_seqs if s != seq),
+            f"{sender.value}_sent_seq": max(seq, self.addressed_up_to(recipient)),
+            "updated_at": max(at, self.updated_at),
+            "snapshot": self.snapshot.merged(snapshot),
         }
-        return attrs.evolve(
-            self,
-            last_seq=seq,
-            last_message_id=message_id,
-            last_message_at=at,
-            updated_at=at,
-            snapshot=self.snapshot.merged(snapshot),
-            **side,
-        )
+        if seq > self.read_seq_of(recipient):
+            changes[f"{recipient.value}_unread"] = getattr(self, f"{recipient.value}_unread") + 1
+        if seq > self.last_message_seq:
+            changes.update(last_message_id=message_id, last_message_seq=seq, last_message_at=at)
+        return attrs.evolve(self, **changes)
 
     def read_by(self, reader: UserType) -> Chat:
         """Everything addressed to ``reader`` so far is read."""
@@ -310,17 +334,22 @@ class Chat:
             return attrs.evolve(self, customer_read_seq=self.vendor_sent_seq, customer_unread=0)
         return attrs.evolve(self, vendor_read_seq=self.customer_sent_seq, vendor_unread=0)
 
-    def without_message(self, message: Message, replacement_id: str | None) -> Chat:
-        """The chat after ``message`` was deleted (or never stored after taking its seq).
+    def without_message(self, message: Message, replacement: Message | None) -> Chat:
+        """The chat after ``message`` was deleted.
 
-        An unread message no longer counts as unread; when it was the last message,
-        ``replacement_id`` (the latest remaining one, if any) takes its place.
+        A message not applied yet is only forgotten (it never counted); otherwise an unread
+        one no longer counts as unread. When it was the last message, ``replacement`` (the
+        latest remaining one, if any) takes its place.
         """
+        if message.seq in self.pending_seqs:
+            pending = tuple(s for s in self.pending_seqs if s != message.seq)
+            return attrs.evolve(self, pending_seqs=pending)
         changes: dict[str, Any] = {}
         recipient = message.sender.type.other
         if message.seq > self.read_seq_of(recipient):
             field = f"{recipient.value}_unread"
             changes[field] = max(0, getattr(self, field) - 1)
         if self.last_message_id == message.id:
-            changes["last_message_id"] = replacement_id
+            changes["last_message_id"] = replacement.id if replacement else None
+            changes["last_message_seq"] = replacement.seq if replacement else 0
         return attrs.evolve(self, **changes) if changes else self

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import socketio
 
@@ -20,17 +22,35 @@ from chat_server.entrypoints.settings import Settings
 logger = logging.getLogger("chat_server")
 
 
+T = TypeVar("T")
+
+
+async def resolved(provided: T | Awaitable[T]) -> T:
+    """What a provider gave: providers that depend on an async resource (the Redis and
+    MongoDB clients) give an awaitable."""
+    if inspect.isawaitable(provided):
+        return await provided
+    return provided
+
+
 class ChatApp:
-    """What a server process runs: ``await startup()``, serve ``asgi``, ``await shutdown()``."""
+    """What a server process runs: ``await startup()``, serve ``asgi``, ``await shutdown()``.
+
+    The ASGI application exists once started: what it serves depends on resources (the
+    storage and Redis clients) that only exist from then on.
+    """
 
     def __init__(self, settings: Settings, container: Container) -> None:
         self.settings = settings
         self.container = container
-        self.gateway = container.gateway()
         self._reaper: asyncio.Task[None] | None = None
-        dev_tokens = self.dev_token if settings.dev_mode else None
-        http = create_http_app(container.health(), settings.demo_page, dev_tokens)
-        self.asgi: Any = socketio.ASGIApp(container.sio(), other_asgi_app=http)
+        self._asgi: Any = None
+
+    @property
+    def asgi(self) -> Any:
+        if self._asgi is None:
+            raise RuntimeError("ChatApp.asgi is served once startup() has run")
+        return self._asgi
 
     def dev_token(self, user: UserRef, ttl_seconds: int) -> str:
         """A token signed with this run's secret (development mode only)."""
@@ -47,18 +67,27 @@ class ChatApp:
             await initialised
         await self.container.storage.prepare()
         await self.container.coordination.start()
+        (await resolved(self.container.gateway())).bind()
+        dev_tokens = self.dev_token if self.settings.dev_mode else None
+        probe = await resolved(self.container.health())
+        http = create_http_app(probe, self.settings.demo_page, dev_tokens)
+        self._asgi = socketio.ASGIApp(self.container.sio(), other_asgi_app=http)
         if self.settings.redis_url:
             self._reaper = asyncio.create_task(self._reap_forever(), name="presence-reaper")
 
     async def _reap_forever(self) -> None:
         """Users of a server node that died go offline once their leases run out."""
-        tracker = self.container.use_cases().presence
+        tracker = (await resolved(self.container.use_cases())).presence
+        publisher = await resolved(self.container.publisher())
         interval = max(0.2, self.settings.presence_lease_s / 6)
         while True:
             await asyncio.sleep(interval)
             try:
-                while await tracker.reap() > 0:
-                    pass
+                while True:
+                    outcome = await tracker.reap()
+                    await publisher.publish(outcome.events)
+                    if outcome.result == 0:
+                        break
             except StorageUnavailable as exc:
                 logger.warning("reaping expired presence: %s", exc)
             except Exception:  # the loop outlives any one failure

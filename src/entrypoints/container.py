@@ -8,7 +8,7 @@ Nothing here has side effects at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -30,8 +30,8 @@ from chat_server.adapters.mongo import (
     MongoLastSeenRepository,
     MongoMessageRepository,
     create_mongo_client,
+    prepare_mongo,
 )
-from chat_server.adapters.mongo.client import prepare_mongo
 from chat_server.adapters.redis import (
     RedisHealthProbe,
     RedisPresenceRegistry,
@@ -40,6 +40,7 @@ from chat_server.adapters.redis import (
     create_redis,
 )
 from chat_server.adapters.system import ObjectIdGenerator, SystemClock
+from chat_server.application.bus import EventPublisher
 from chat_server.application.ports import HealthProbe, RateKind, RateLimit
 from chat_server.application.use_cases import (
     ChatSessions,
@@ -56,9 +57,12 @@ from chat_server.application.use_cases import (
 )
 from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.settings import Settings
-from chat_server.entrypoints.socketio.gateway import Gateway, UseCases
+from chat_server.entrypoints.socketio.dispatch import Dispatcher
+from chat_server.entrypoints.socketio.gateway import Gateway
+from chat_server.entrypoints.socketio.lifecycle import Lifecycle
 from chat_server.entrypoints.socketio.manager import ChatRedisManager, DirectEmitManager
 from chat_server.entrypoints.socketio.notifier import SocketIONotifier
+from chat_server.entrypoints.socketio.routes import UseCases, build_routes
 from chat_server.entrypoints.socketio.server import ChatSocketServer
 
 
@@ -77,7 +81,7 @@ class MemoryStorage(containers.DeclarativeContainer):
     prepare = providers.Coroutine(_nothing_to_prepare)
 
 
-def _mongo_client(url: str) -> Iterator[AsyncIOMotorClient[Any]]:
+async def _mongo_client(url: str) -> AsyncIterator[AsyncIOMotorClient[Any]]:
     client = create_mongo_client(url)
     yield client
     client.close()
@@ -88,16 +92,17 @@ class MongoStorage(containers.DeclarativeContainer):
     ``prepare`` waits for the server (bounded) and creates the indexes."""
 
     settings = providers.Dependency(instance_of=Settings)
-    client = providers.Resource(_mongo_client, settings.provided.mongo_url)
+    client = providers.Resource(_mongo_client, url=settings.provided.mongo_url)
     database = providers.Singleton(
-        lambda client, name: client[name], client, settings.provided.mongo_db
+        lambda client, name: client[name], client=client, name=settings.provided.mongo_db
     )
-    chats = providers.Singleton(MongoChatRepository, database)
-    messages = providers.Singleton(MongoMessageRepository, database)
-    last_seen = providers.Singleton(MongoLastSeenRepository, database)
-    health = providers.Singleton(MongoHealthProbe, client)
+    chats = providers.Singleton(MongoChatRepository, db=database)
+    messages = providers.Singleton(MongoMessageRepository, db=database)
+    last_seen = providers.Singleton(MongoLastSeenRepository, db=database)
+    health = providers.Singleton(MongoHealthProbe, client=client)
     prepare = providers.Coroutine(
-        prepare_mongo, client, database, settings.provided.mongo_connect_timeout_s
+        prepare_mongo, client=client, db=database,
+        timeout_s=settings.provided.mongo_connect_timeout_s,
     )
 
 
@@ -115,9 +120,11 @@ class LocalCoordination(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
     presence = providers.Singleton(InMemoryPresenceRegistry)
-    limiter = providers.Singleton(InMemoryRateLimiter, providers.Callable(_limits, settings))
+    limiter = providers.Singleton(
+        InMemoryRateLimiter, limits=providers.Callable(_limits, settings)
+    )
     typing_throttle = providers.Singleton(
-        InMemoryTypingThrottle, settings.provided.typing_interval_s
+        InMemoryTypingThrottle, interval_seconds=settings.provided.typing_interval_s
     )
     client_manager = providers.Singleton(DirectEmitManager)
     health = providers.Singleton(InMemoryHealthProbe)
@@ -125,18 +132,18 @@ class LocalCoordination(containers.DeclarativeContainer):
     stop = providers.Coroutine(_nothing_to_prepare)
 
 
-def _redis_client(url: str) -> Iterator[aioredis.Redis]:
-    # Closed by RedisCoordination.stop: redis.asyncio closes with a coroutine.
-    yield create_redis(url)
+async def _redis_client(url: str) -> AsyncIterator[aioredis.Redis]:
+    client = create_redis(url)
+    yield client
+    await client.aclose()
 
 
 async def _start_redis(presence: RedisPresenceRegistry) -> None:
     presence.start()
 
 
-async def _stop_redis(presence: RedisPresenceRegistry, client: aioredis.Redis) -> None:
+async def _stop_redis(presence: RedisPresenceRegistry) -> None:
     await presence.stop()
-    await client.aclose()
 
 
 class RedisCoordination(containers.DeclarativeContainer):
@@ -144,18 +151,20 @@ class RedisCoordination(containers.DeclarativeContainer):
     throttle live in Redis so that they hold per user whichever node a device is on."""
 
     settings = providers.Dependency(instance_of=Settings)
-    client = providers.Resource(_redis_client, settings.provided.redis_url)
+    client = providers.Resource(_redis_client, url=settings.provided.redis_url)
     presence = providers.Singleton(
-        RedisPresenceRegistry, client, settings.provided.presence_lease_s
+        RedisPresenceRegistry, client=client, lease_seconds=settings.provided.presence_lease_s
     )
-    limiter = providers.Singleton(RedisRateLimiter, client, providers.Callable(_limits, settings))
+    limiter = providers.Singleton(
+        RedisRateLimiter, client=client, limits=providers.Callable(_limits, settings)
+    )
     typing_throttle = providers.Singleton(
-        RedisTypingThrottle, client, settings.provided.typing_interval_s
+        RedisTypingThrottle, client=client, interval_seconds=settings.provided.typing_interval_s
     )
-    client_manager = providers.Singleton(ChatRedisManager, settings.provided.redis_url)
-    health = providers.Singleton(RedisHealthProbe, client)
-    start = providers.Coroutine(_start_redis, presence)
-    stop = providers.Coroutine(_stop_redis, presence, client)
+    client_manager = providers.Singleton(ChatRedisManager, url=settings.provided.redis_url)
+    health = providers.Singleton(RedisHealthProbe, client=client)
+    start = providers.Coroutine(_start_redis, presence=presence)
+    stop = providers.Coroutine(_stop_redis, presence=presence)
 
 
 def _socket_options(settings: Settings, client_manager: object) -> dict[str, object]:
@@ -183,7 +192,6 @@ class Container(containers.DeclarativeContainer):
     ids = providers.Singleton(ObjectIdGenerator)
     presence = coordination.presence
     limiter = coordination.limiter
-    typing_throttle = coordination.typing_throttle
     health = providers.Singleton(
         lambda *probes: AllReady(probes), storage.health, coordination.health
     )
@@ -192,7 +200,6 @@ class Container(containers.DeclarativeContainer):
         lambda options: ChatSocketServer(**options),
         providers.Callable(_socket_options, settings, coordination.client_manager),
     )
-    notifier = providers.Singleton(SocketIONotifier, sio)
     verifier = providers.Singleton(
         TokenVerifier,
         key=settings.provided.verification_key,
@@ -201,37 +208,52 @@ class Container(containers.DeclarativeContainer):
         issuer=settings.provided.jwt_issuer,
     )
 
-    read_marker = providers.Singleton(ReadMarker, storage.chats, storage.messages, notifier, clock)
-    get_user_chats = providers.Singleton(GetUserChatsHandler, storage.chats, storage.messages)
+    # What the use cases produce reaches the outside through these, in this order.
+    socket_notifier = providers.Singleton(SocketIONotifier, sio=sio)
+    subscribers = providers.List(socket_notifier)
+    publisher = providers.Singleton(EventPublisher, subscribers=subscribers)
+
+    chats, messages, last_seen = storage.chats, storage.messages, storage.last_seen
+    read_marker = providers.Singleton(ReadMarker, chats=chats, messages=messages, clock=clock)
+    get_user_chats = providers.Singleton(GetUserChatsHandler, chats=chats, messages=messages)
     use_cases = providers.Singleton(
         UseCases,
         send_message=providers.Singleton(
-            SendMessageHandler, storage.chats, storage.messages, presence, notifier, clock, ids
+            SendMessageHandler, chats=chats, messages=messages, presence=presence,
+            clock=clock, ids=ids,
         ),
         join_chat=providers.Singleton(
-            JoinChatHandler, storage.chats, storage.messages, read_marker
+            JoinChatHandler, chats=chats, messages=messages, marker=read_marker
         ),
-        mark_as_read=providers.Singleton(MarkAsReadHandler, storage.chats, read_marker),
+        mark_as_read=providers.Singleton(MarkAsReadHandler, chats=chats, marker=read_marker),
         delete_message=providers.Singleton(
-            DeleteMessageHandler, storage.chats, storage.messages, notifier, clock
+            DeleteMessageHandler, chats=chats, messages=messages, clock=clock
         ),
         signal_typing=providers.Singleton(
-            SignalTypingHandler, storage.chats, typing_throttle, notifier
+            SignalTypingHandler, chats=chats, throttle=coordination.typing_throttle
         ),
         get_user_chats=get_user_chats,
-        get_messages=providers.Singleton(GetMessagesHandler, storage.chats, storage.messages),
+        get_messages=providers.Singleton(GetMessagesHandler, chats=chats, messages=messages),
         check_online_presence=providers.Singleton(
-            CheckOnlinePresenceHandler, storage.chats, presence, storage.last_seen
+            CheckOnlinePresenceHandler, chats=chats, presence=presence, last_seen=last_seen
         ),
         presence=providers.Singleton(
-            PresenceTracker, storage.chats, presence, storage.last_seen, notifier, clock
+            PresenceTracker, chats=chats, presence=presence, last_seen=last_seen, clock=clock
         ),
         sessions=providers.Singleton(
-            ChatSessions, storage.messages, presence, clock, get_user_chats,
-            settings.provided.presence_grace_s,
+            ChatSessions, messages=messages, presence=presence, clock=clock,
+            user_chats=get_user_chats, grace_seconds=settings.provided.presence_grace_s,
         ),
     )
-    gateway = providers.Singleton(Gateway, sio, verifier, use_cases, limiter)
+    dispatcher = providers.Singleton(
+        Dispatcher, sio=sio, routes=providers.Callable(build_routes, use_cases),
+        limiter=limiter, publisher=publisher,
+    )
+    lifecycle = providers.Singleton(
+        Lifecycle, sio=sio, verifier=verifier, use_cases=use_cases, dispatcher=dispatcher,
+        publisher=publisher,
+    )
+    gateway = providers.Singleton(Gateway, sio=sio, lifecycle=lifecycle)
 
 
 def build_container(settings: Settings) -> Container:

@@ -27,7 +27,7 @@ from chat_server.adapters.mongo import (
 )
 from chat_server.adapters.mongo.client import INDEXES, prepare_mongo
 from chat_server.adapters.system import ObjectIdGenerator
-from chat_server.application.use_cases import GetUserChats, GetUserChatsHandler
+from chat_server.application.use_cases import Caller, GetUserChats, GetUserChatsHandler
 from chat_server.domain.errors import StorageUnavailable
 from chat_server.domain.model import Chat, ChatKey, Message, ProductSnapshot, UserRef, UserType
 
@@ -79,23 +79,24 @@ async def vendor_with_chats(db: AsyncIOMotorDatabase[Any], vendor: UserRef, coun
         key = ChatKey("p-1", 10_000 + n, vendor.id)
         chat, _ = await chats.open(Chat.open(IDS.new_id(), key, ProductSnapshot(), at(n)))
         message_id = IDS.new_id()
-        chat = await chats.record_message(chat.id, UserType.CUSTOMER, message_id, at(n), None)
+        seq = await chats.allocate_seq(chat.id)
         await messages.add(Message(
-            id=message_id, chat_id=chat.id, seq=chat.last_seq, sender=chat.customer,
+            id=message_id, chat_id=chat.id, seq=seq, sender=chat.customer,
             recipient=vendor, text=f"hello {n}", images=(), created_at=at(n), updated_at=at(n),
         ))
+        await chats.apply_message(chat.id, UserType.CUSTOMER, seq, message_id, at(n), None)
 
 
 async def test_listing_chats_costs_the_same_queries_for_10_and_100_chats(logged):
     db, log = logged
-    handler = GetUserChatsHandler(MongoChatRepository(db), MongoMessageRepository(db))
+    handler = GetUserChatsHandler(chats=MongoChatRepository(db), messages=MongoMessageRepository(db))
     reads = {}
     for count in (10, 100):
         vendor = UserRef(UserType.VENDOR, count)
         await vendor_with_chats(db, vendor, count)
         log.names.clear()
 
-        page = await handler(GetUserChats(vendor, limit=100))
+        page = await handler(GetUserChats(Caller(vendor), limit=100))
 
         assert len(page.chats) == count
         assert all(len(item.messages) == 1 for item in page.chats)
@@ -142,7 +143,7 @@ async def test_a_mongodb_that_does_not_answer_is_storage_unavailable(unreachable
         chats.open(Chat.open(IDS.new_id(), ChatKey("p", 1, 2), ProductSnapshot(), at(0))),
         chats.page_for(user, 20, None),
         chats.counterparts(user, 10),
-        messages.history(IDS.new_id(), None, 20),
+        messages.history(IDS.new_id(), 10, 20),
         messages.undelivered(user, 10),
         last_seen.set(user, at(0)),
     ]
@@ -194,11 +195,12 @@ async def test_documents_keep_object_ids_dates_and_only_the_live_index_fields(lo
     chat, _ = await chats.open(
         Chat.open(IDS.new_id(), ChatKey("p", 1, 2), ProductSnapshot(), at(0)))
     message_id = IDS.new_id()
-    chat = await chats.record_message(chat.id, UserType.CUSTOMER, message_id, at(1), None)
+    seq = await chats.allocate_seq(chat.id)
     await messages.add(Message(
-        id=message_id, chat_id=chat.id, seq=1, sender=chat.customer, recipient=chat.vendor,
+        id=message_id, chat_id=chat.id, seq=seq, sender=chat.customer, recipient=chat.vendor,
         text="hi", images=(), created_at=at(1), updated_at=at(1), client_message_id="c1",
     ))
+    chat = await chats.apply_message(chat.id, UserType.CUSTOMER, seq, message_id, at(1), None)
 
     stored_chat = await db["chats"].find_one({"_id": ObjectId(chat.id)})
     assert stored_chat is not None

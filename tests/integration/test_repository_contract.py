@@ -122,21 +122,31 @@ async def open_chat(
     return chat
 
 
+async def record(
+    storage: Storage, chat_id: str, sender: UserType, message_id: str, when: datetime,
+    snapshot: ProductSnapshot | None = None,
+) -> Chat:
+    """What a send does to its chat: hand out a seq, then apply the (stored) message."""
+    seq = await storage.chats.allocate_seq(chat_id)
+    return await storage.chats.apply_message(chat_id, sender, seq, message_id, when, snapshot)
+
+
 async def send(
     storage: Storage, chat: Chat, sender: UserType, when: int, *, text: str = "hi",
     client_message_id: str | None = None, delivered: bool = False,
 ) -> Message:
-    """A send as SendMessageHandler does it: take the seq on the chat, then store."""
+    """A send as SendMessageHandler does it: take the seq, store, apply to the chat."""
     message_id = IDS.new_id()
-    chat = await storage.chats.record_message(chat.id, sender, message_id, at(when), None)
+    seq = await storage.chats.allocate_seq(chat.id)
     author = chat.customer if sender is CUSTOMER else chat.vendor
     message = Message(
-        id=message_id, chat_id=chat.id, seq=chat.last_seq, sender=author,
+        id=message_id, chat_id=chat.id, seq=seq, sender=author,
         recipient=chat.counterpart(author), text=text, images=(), created_at=at(when),
         updated_at=at(when), delivered_at=at(when) if delivered else None,
         recipient_online=delivered, client_message_id=client_message_id,
     )
     await storage.messages.add(message)
+    await storage.chats.apply_message(chat.id, sender, seq, message_id, at(when), None)
     return message
 
 
@@ -203,35 +213,55 @@ async def test_unknown_and_malformed_chat_ids_name_no_chat(storage: Storage):
     assert await storage.chats.find(ChatKey("p-1", chat.customer_id, chat.vendor_id + 1)) is None
 
 
-async def test_record_message_applies_with_message_and_merges_the_snapshot(storage: Storage):
+async def test_allocate_and_apply_mirror_the_domain_and_merge_the_snapshot(storage: Storage):
     chat = await open_chat(storage, snapshot=ProductSnapshot(product_name="Old", store_name="S"))
     first, second = IDS.new_id(), IDS.new_id()
     update = ProductSnapshot(product_name="$New", product_price=12.5)
 
-    after_first = await storage.chats.record_message(chat.id, CUSTOMER, first, at(10), update)
-    after_second = await storage.chats.record_message(chat.id, VENDOR, second, at(20), None)
+    seq = await storage.chats.allocate_seq(chat.id)
+    allocated = chat.with_seq_allocated()
+    assert seq == 1 and await storage.chats.get(chat.id) == allocated
+    after_first = await storage.chats.apply_message(chat.id, CUSTOMER, 1, first, at(10), update)
+    after_second = await record(storage, chat.id, VENDOR, second, at(20))
 
-    expected_first = chat.with_message(CUSTOMER, first, at(10), update)
+    expected_first = allocated.with_message(CUSTOMER, 1, first, at(10), update)
     assert after_first == expected_first
     assert after_first.snapshot == ProductSnapshot(
         product_name="$New", product_price=12.5, store_name="S")
-    assert after_second == expected_first.with_message(VENDOR, second, at(20), None)
+    assert after_second == expected_first.with_seq_allocated().with_message(
+        VENDOR, 2, second, at(20), None)
     assert (after_second.last_seq, after_second.customer_sent_seq,
             after_second.vendor_sent_seq) == (2, 1, 2)
     assert await storage.chats.get(chat.id) == after_second
+
+
+async def test_applying_a_seq_twice_or_out_of_order_counts_it_once(storage: Storage):
+    chat = await open_chat(storage)
+    seqs = [await storage.chats.allocate_seq(chat.id) for _ in range(3)]
+    ids = [IDS.new_id() for _ in seqs]
+
+    await storage.chats.apply_message(chat.id, CUSTOMER, 3, ids[2], at(3), None)
+    await storage.chats.apply_message(chat.id, CUSTOMER, 1, ids[0], at(1), None)
+    again = await storage.chats.apply_message(chat.id, CUSTOMER, 3, ids[2], at(3), None)
+    assert again.pending_seqs == (2,) and again.vendor_unread == 2
+    assert again.last_message_id == ids[2] and again.last_message_seq == 3
+    final = await storage.chats.apply_message(chat.id, CUSTOMER, 2, ids[1], at(2), None)
+    assert seqs == [1, 2, 3]
+    assert (final.vendor_unread, final.customer_sent_seq, final.pending_seqs) == (3, 3, ())
+    assert final.last_message_id == ids[2] and final.last_message_at == at(3)
 
 
 async def test_concurrent_sends_get_unique_seqs_one_to_fifty(storage: Storage):
     chat = await open_chat(storage)
 
     results = await asyncio.gather(*(
-        storage.chats.record_message(chat.id, CUSTOMER, IDS.new_id(), at(i), None)
-        for i in range(50)
+        record(storage, chat.id, CUSTOMER, IDS.new_id(), at(i)) for i in range(50)
     ))
 
-    assert sorted(c.last_seq for c in results) == list(range(1, 51))
+    assert max(c.last_seq for c in results) == 50
     final = await stored_chat(storage, chat.id)
     assert (final.last_seq, final.customer_sent_seq, final.vendor_unread) == (50, 50, 50)
+    assert final.pending_seqs == () and final.last_message_seq == 50
 
 
 async def test_updates_of_an_unknown_chat_raise_chat_not_found(storage: Storage):
@@ -239,7 +269,9 @@ async def test_updates_of_an_unknown_chat_raise_chat_not_found(storage: Storage)
     message = a_message(chat, 1)
     for chat_id in [IDS.new_id(), *MALFORMED_IDS]:
         with pytest.raises(ChatNotFound):
-            await storage.chats.record_message(chat_id, CUSTOMER, IDS.new_id(), at(1), None)
+            await storage.chats.allocate_seq(chat_id)
+        with pytest.raises(ChatNotFound):
+            await storage.chats.apply_message(chat_id, CUSTOMER, 1, IDS.new_id(), at(1), None)
         with pytest.raises(ChatNotFound):
             await storage.chats.mark_read(chat_id, VENDOR)
         with pytest.raises(ChatNotFound):
@@ -249,7 +281,7 @@ async def test_updates_of_an_unknown_chat_raise_chat_not_found(storage: Storage)
 async def test_mark_read_returns_the_chat_before_and_after_read_by(storage: Storage):
     chat = await open_chat(storage)
     for when, sender in enumerate([CUSTOMER, CUSTOMER, VENDOR, CUSTOMER]):
-        await storage.chats.record_message(chat.id, sender, IDS.new_id(), at(when), None)
+        await record(storage, chat.id, sender, IDS.new_id(), at(when))
     before_expected = await stored_chat(storage, chat.id)
 
     before, after = await storage.chats.mark_read(chat.id, VENDOR)
@@ -274,10 +306,10 @@ async def test_forget_message_applies_without_message(storage: Storage):
     fourth = await send(storage, chat, CUSTOMER, 10)  # unread by the vendor, the last one
 
     cases = [
-        (fourth, sent[3].id),  # unread and last: unread -1, the last becomes its predecessor
-        (sent[0], None),       # already read, not last: nothing changes
-        (sent[3], None),       # unread by the customer, and now the last
-        (sent[3], None),       # a repeat: no unread count goes below zero
+        (fourth, sent[3]),  # unread and last: unread -1, the last becomes its predecessor
+        (sent[0], None),    # already read, not last: nothing changes
+        (sent[3], None),    # unread by the customer, and now the last
+        (sent[3], None),    # a repeat: no unread count goes below zero
     ]
     for message, replacement in cases:
         expected = (await stored_chat(storage, chat.id)).without_message(message, replacement)
@@ -288,13 +320,28 @@ async def test_forget_message_applies_without_message(storage: Storage):
     assert (final.vendor_unread, final.customer_unread, final.last_message_id) == (0, 0, None)
 
 
+async def test_forgetting_a_message_not_applied_yet_only_drops_its_seq(storage: Storage):
+    chat = await open_chat(storage)
+    await send(storage, chat, CUSTOMER, 1)
+    seq = await storage.chats.allocate_seq(chat.id)
+    pending = a_message(chat, seq)
+    before = await stored_chat(storage, chat.id)
+
+    await storage.chats.forget_message(chat.id, pending, None)
+
+    after = await stored_chat(storage, chat.id)
+    assert after == before.without_message(pending, None)
+    assert after.pending_seqs == () and after.vendor_unread == 1
+    applied = await storage.chats.apply_message(chat.id, CUSTOMER, seq, pending.id, at(9), None)
+    assert applied == after  # a late apply of a forgotten seq changes nothing
+
+
 async def test_page_for_lists_most_recent_first_ties_by_id_and_pages_by_cursor(storage: Storage):
     customer = new_user(CUSTOMER)
     chats = []
     for n, when in enumerate([50, 10, 30, 30, 30, 70, 10]):
         chat = await open_chat(storage, customer=customer, product=f"p-{n}")
-        chats.append(await storage.chats.record_message(
-            chat.id, CUSTOMER, IDS.new_id(), at(when), None))
+        chats.append(await record(storage, chat.id, CUSTOMER, IDS.new_id(), at(when)))
     others = await open_chat(storage, vendor=chats[0].vendor)  # a chat of someone else
     expected = sorted(chats, key=lambda c: (c.last_message_at, c.id), reverse=True)
 
@@ -375,7 +422,7 @@ async def test_a_taken_client_message_id_raises_and_stores_nothing(storage: Stor
         await storage.messages.add(repeat)
 
     assert await storage.messages.get(repeat.id) is None
-    assert await storage.messages.history(chat.id, None, 10) == [first]
+    assert await storage.messages.history(chat.id, 100, 10) == [first]
     assert await storage.messages.by_client_id(chat.customer, "same") == first
     # Another sender (the vendor has the same numeric id space) may use the same id.
     other = a_message(chat, 3, VENDOR, client_message_id="same")
@@ -404,7 +451,7 @@ async def test_unknown_and_malformed_message_ids_name_no_message(storage: Storag
     for bad in MALFORMED_IDS:
         assert await storage.messages.get(bad) is None
         assert await storage.messages.erase(bad, at(9)) is None
-        assert await storage.messages.history(bad, None, 10) == []
+        assert await storage.messages.history(bad, 100, 10) == []
         assert await storage.messages.mark_read(bad, VENDOR, 10, at(9), 10) == []
     await storage.messages.mark_delivered([*MALFORMED_IDS, IDS.new_id()], at(9))
     assert await storage.messages.by_ids([*MALFORMED_IDS, IDS.new_id()]) == []
@@ -428,12 +475,13 @@ async def test_history_is_newest_first_skips_deleted_and_pages_by_seq(storage: S
     await storage.messages.erase(sent[3].id, at(20))
     live = [m for m in sent if m.seq not in (4, 7)][::-1]  # seqs 8 6 5 3 2 1
 
-    assert await storage.messages.history(chat.id, None, 100) == live
-    assert await storage.messages.history(chat.id, None, 2) == live[:2]
+    end = (await stored_chat(storage, chat.id)).history_end
+    assert await storage.messages.history(chat.id, end, 100) == live
+    assert await storage.messages.history(chat.id, end, 2) == live[:2]
     assert await storage.messages.history(chat.id, 6, 3) == live[2:5]  # seq < 6
     assert await storage.messages.history(chat.id, 1, 10) == []
-    assert await storage.messages.history(chat.id, None, 0) == []
-    assert await storage.messages.history(IDS.new_id(), None, 10) == []
+    assert await storage.messages.history(chat.id, end, 0) == []
+    assert await storage.messages.history(IDS.new_id(), end, 10) == []
 
 
 async def test_mark_read_marks_the_recipients_messages_up_to_seq_and_lists_the_oldest(

@@ -8,6 +8,7 @@ import pytest
 
 from chat_server.domain.errors import InvalidInput, NotAChatParticipant
 from chat_server.domain.model import (
+    PENDING_SEQS_WINDOW,
     Chat,
     ChatKey,
     Message,
@@ -72,9 +73,15 @@ def chat() -> Chat:
     return Chat.open("c" * 24, ChatKey("p", 1, 1), ProductSnapshot(), AT)
 
 
+def sent(c: Chat, side: UserType, message_id: str) -> Chat:
+    """The chat after a send: a seq handed out, then the stored message applied."""
+    c = c.with_seq_allocated()
+    return c.with_message(side, c.last_seq, message_id, AT)
+
+
 def test_a_chat_counts_seq_unread_and_read_watermarks_per_side():
-    c = chat().with_message(UserType.CUSTOMER, "m1", AT).with_message(UserType.CUSTOMER, "m2", AT)
-    c = c.with_message(UserType.VENDOR, "m3", AT)
+    c = sent(sent(chat(), UserType.CUSTOMER, "m1"), UserType.CUSTOMER, "m2")
+    c = sent(c, UserType.VENDOR, "m3")
     assert (c.last_seq, c.customer_sent_seq, c.vendor_sent_seq) == (3, 2, 3)
     assert c.unread_for(VENDOR) == 2 and c.unread_for(CUSTOMER) == 1
     read = c.read_by(UserType.VENDOR)
@@ -82,12 +89,48 @@ def test_a_chat_counts_seq_unread_and_read_watermarks_per_side():
     assert read.unread_for(CUSTOMER) == 1 and read.last_message_id == "m3"
 
 
+def test_applying_a_message_is_idempotent_and_independent_of_order():
+    c = chat().with_seq_allocated().with_seq_allocated()  # seqs 1 and 2 handed out
+    later_first = c.with_message(UserType.CUSTOMER, 2, "m2", AT).with_message(
+        UserType.CUSTOMER, 1, "m1", AT)
+    in_order = c.with_message(UserType.CUSTOMER, 1, "m1", AT).with_message(
+        UserType.CUSTOMER, 2, "m2", AT)
+    assert later_first == in_order
+    assert later_first.vendor_unread == 2 and later_first.last_message_id == "m2"
+    assert later_first.with_message(UserType.CUSTOMER, 1, "m1", AT) == later_first
+    assert later_first.pending_seqs == ()
+
+
+def test_a_message_applied_after_a_read_that_covers_it_is_not_unread():
+    c = chat().with_seq_allocated().with_seq_allocated()
+    c = c.with_message(UserType.CUSTOMER, 2, "m2", AT).read_by(UserType.VENDOR)
+    c = c.with_message(UserType.CUSTOMER, 1, "m1", AT)
+    assert c.vendor_unread == 0 and c.last_message_id == "m2"
+
+
+def test_seqs_of_sends_that_never_finished_are_forgotten_after_the_window():
+    c = chat()
+    for _ in range(PENDING_SEQS_WINDOW + 5):
+        c = c.with_seq_allocated()
+    assert len(c.pending_seqs) == PENDING_SEQS_WINDOW and min(c.pending_seqs) == 6
+
+
 def test_forgetting_an_unread_last_message_updates_the_counters():
-    c = chat().with_message(UserType.CUSTOMER, "m1", AT).with_message(UserType.CUSTOMER, "m2", AT)
+    c = sent(sent(chat(), UserType.CUSTOMER, "m1"), UserType.CUSTOMER, "m2")
+    first = Message("m1", c.id, 1, CUSTOMER, VENDOR, "x", (), AT, AT)
     message = Message("m2", c.id, 2, CUSTOMER, VENDOR, "x", (), AT, AT)
-    after = c.without_message(message, replacement_id="m1")
+    after = c.without_message(message, replacement=first)
     assert after.vendor_unread == 1 and after.last_message_id == "m1"
-    assert c.read_by(UserType.VENDOR).without_message(message, "m1").vendor_unread == 0
+    assert after.last_message_seq == 1
+    assert c.read_by(UserType.VENDOR).without_message(message, first).vendor_unread == 0
+
+
+def test_forgetting_a_message_not_applied_yet_only_drops_its_seq():
+    c = sent(chat(), UserType.CUSTOMER, "m1").with_seq_allocated()
+    message = Message("m2", c.id, 2, CUSTOMER, VENDOR, "x", (), AT, AT)
+    after = c.without_message(message, replacement=None)
+    assert after.pending_seqs == () and after.vendor_unread == 1
+    assert after.with_message(UserType.CUSTOMER, 2, "m2", AT) == after
 
 
 def test_only_participants_take_part():

@@ -143,7 +143,7 @@ def test_the_wire_format_matches_the_protocol():
     at = datetime(2026, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
     assert wire.iso(at) == "2026-05-06T07:08:09.123Z"
     chat = Chat.open("c" * 24, ChatKey("p", 2, 3), ProductSnapshot(product_price="9.90"), at)
-    chat = chat.with_message(UserType.CUSTOMER, "m" * 24, at)
+    chat = chat.with_seq_allocated().with_message(UserType.CUSTOMER, 1, "m" * 24, at)
     message = Message("m" * 24, chat.id, 1, CUSTOMER, UserRef(UserType.VENDOR, 3), "hi", (),
                       at, at)
     for_vendor = wire.chat_json(chat, UserRef(UserType.VENDOR, 3), [message])

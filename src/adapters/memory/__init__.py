@@ -4,6 +4,8 @@ Each method runs without yielding to the event loop, so every call is atomic, wh
 what the ports promise.
 """
 
+from typing import TYPE_CHECKING
+
 from chat_server.adapters.memory.health import InMemoryHealthProbe
 from chat_server.adapters.memory.limits import InMemoryRateLimiter, InMemoryTypingThrottle
 from chat_server.adapters.memory.presence import (
@@ -24,3 +26,24 @@ __all__ = [
     "InMemoryRateLimiter",
     "InMemoryTypingThrottle",
 ]
+
+if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports structurally
+    from chat_server.application.ports import (
+        ChatRepository,
+        HealthProbe,
+        LastSeenRepository,
+        MessageRepository,
+        PresenceRegistry,
+        RateLimiter,
+        TypingThrottle,
+    )
+
+    def _conforms() -> None:
+        chats: ChatRepository = InMemoryChatRepository()
+        messages: MessageRepository = InMemoryMessageRepository()
+        last_seen: LastSeenRepository = InMemoryLastSeenRepository()
+        presence: PresenceRegistry = InMemoryPresenceRegistry()
+        limiter: RateLimiter = InMemoryRateLimiter({})
+        throttle: TypingThrottle = InMemoryTypingThrottle()
+        health: HealthProbe = InMemoryHealthProbe()
+        del chats, messages, last_seen, presence, limiter, throttle, health

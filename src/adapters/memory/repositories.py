@@ -53,11 +53,16 @@ class InMemoryChatRepository:
             raise ChatNotFound(chat_id)
         return chat
 
-    async def record_message(
-        self, chat_id: str, sender: UserType, message_id: str, at: datetime,
+    async def allocate_seq(self, chat_id: str) -> int:
+        chat = self._require(chat_id).with_seq_allocated()
+        self._chats[chat_id] = chat
+        return chat.last_seq
+
+    async def apply_message(
+        self, chat_id: str, sender: UserType, seq: int, message_id: str, at: datetime,
         snapshot: ProductSnapshot | None,
     ) -> Chat:
-        chat = self._require(chat_id).with_message(sender, message_id, at, snapshot)
+        chat = self._require(chat_id).with_message(sender, seq, message_id, at, snapshot)
         self._chats[chat_id] = chat
         return chat
 
@@ -68,9 +73,9 @@ class InMemoryChatRepository:
         return before, after
 
     async def forget_message(
-        self, chat_id: str, message: Message, replacement_id: str | None
+        self, chat_id: str, message: Message, replacement: Message | None
     ) -> None:
-        self._chats[chat_id] = self._require(chat_id).without_message(message, replacement_id)
+        self._chats[chat_id] = self._require(chat_id).without_message(message, replacement)
 
     async def page_for(
         self, user: UserRef, limit: int, after: ChatCursor | None
@@ -146,13 +151,13 @@ class InMemoryMessageRepository:
         return None if message_id is None else self._messages[message_id]
 
     async def by_ids(self, message_ids: Sequence[str]) -> list[Message]:
-        return [self._messages[i] for i in message_ids if i in self._messages]
+        return [self._messages[i] for i in dict.fromkeys(message_ids) if i in self._messages]
 
-    async def history(self, chat_id: str, before_seq: int | None, limit: int) -> list[Message]:
+    async def history(self, chat_id: str, before_seq: int, limit: int) -> list[Message]:
         log = self._logs.get(chat_id)
         if log is None:
             return []
-        end = len(log.seqs) if before_seq is None else bisect.bisect_left(log.seqs, before_seq)
+        end = bisect.bisect_left(log.seqs, before_seq)
         found: list[Message] = []
         for index in range(end - 1, -1, -1):
             if len(found) >= limit:

@@ -1,14 +1,17 @@
 """MongoDB adapters (motor): chats, messages and last-seen times that survive restarts.
 
-Every write is one single-document atomic operation (``find_one_and_update`` with update
-pipelines, upserts guarded by unique indexes), so a standalone MongoDB works; every query
-on a hot path is backed by an index. docs/storage.md lists the documents, the indexes and
-the query each one serves.
+One module per collection. Every write is one single-document atomic operation
+(``find_one_and_update`` with update pipelines, upserts guarded by unique indexes), so a
+standalone MongoDB works; every query on a hot path is backed by an index. docs/storage.md
+lists the documents, the indexes and the query each one serves.
 
 Start-up: ``create_mongo_client(url)`` -> ``prepare_mongo(client, db, timeout_s)``
 (``wait_for_mongo`` then ``ensure_indexes``) -> serve -> ``client.close()``.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from chat_server.adapters.mongo.chats import MongoChatRepository
 from chat_server.adapters.mongo.client import (
     MongoHealthProbe,
     create_mongo_client,
@@ -16,11 +19,8 @@ from chat_server.adapters.mongo.client import (
     prepare_mongo,
     wait_for_mongo,
 )
-from chat_server.adapters.mongo.repositories import (
-    MongoChatRepository,
-    MongoLastSeenRepository,
-    MongoMessageRepository,
-)
+from chat_server.adapters.mongo.last_seen import MongoLastSeenRepository
+from chat_server.adapters.mongo.messages import MongoMessageRepository
 
 __all__ = [
     "MongoChatRepository",
@@ -32,3 +32,20 @@ __all__ = [
     "prepare_mongo",
     "wait_for_mongo",
 ]
+
+if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports structurally
+    from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+
+    from chat_server.application.ports import (
+        ChatRepository,
+        HealthProbe,
+        LastSeenRepository,
+        MessageRepository,
+    )
+
+    def _conforms(db: AsyncIOMotorDatabase[Any], client: AsyncIOMotorClient[Any]) -> None:
+        chats: ChatRepository = MongoChatRepository(db)
+        messages: MessageRepository = MongoMessageRepository(db)
+        last_seen: LastSeenRepository = MongoLastSeenRepository(db)
+        health: HealthProbe = MongoHealthProbe(client)
+        del chats, messages, last_seen, health

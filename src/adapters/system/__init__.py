@@ -6,6 +6,7 @@ import itertools
 import os
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 
 class SystemClock:
@@ -24,3 +25,12 @@ class ObjectIdGenerator:
 
     def new_id(self) -> str:
         return f"{int(time.time()) & 0xFFFFFFFF:08x}{self._process}{next(self._counter) & 0xFFFFFF:06x}"
+
+
+if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports structurally
+    from chat_server.application.ports import Clock, IdGenerator
+
+    def _conforms() -> None:
+        clock: Clock = SystemClock()
+        ids: IdGenerator = ObjectIdGenerator()
+        del clock, ids

@@ -1,38 +1,63 @@
-"""The Notifier port over Socket.IO: one emit per notification, to the users' rooms."""
+"""The Socket.IO subscriber of the event publisher: one emit per event, to the users' rooms.
+
+An emit to several users is one emit to several rooms, so it is encoded once (and crosses
+nodes once). The publication context ``Asker`` names the socket that asked for the events
+when it takes the outcome from its ack: the emits then skip it (PROTOCOL.md section 4).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chat_server.application.notifications import (
+import attrs
+
+from chat_server.application.events import (
+    EVENT_TYPES,
     ChatOpened,
+    Event,
     MessageDeleted,
     MessageStored,
-    Notification,
     PresenceChanged,
     ReadReceipt,
     TypingChanged,
 )
+from chat_server.domain.model import UserRef
 from chat_server.entrypoints.socketio import wire
 
 CHAT = "/chat"
 PRESENCE = "/presence"
 
 
+@attrs.frozen
+class Asker:
+    """The socket that asked: it learns the outcome from its ack, so emits skip it."""
+
+    sid: str
+
+
+def namespace_of(event: Event) -> str:
+    return PRESENCE if isinstance(event, PresenceChanged) else CHAT
+
+
+def reaches(event: Event, user: UserRef, namespace: str) -> bool:
+    """Whether emitting ``event`` reaches the sockets of ``user`` in ``namespace``."""
+    return namespace_of(event) == namespace and user in event.audience
+
+
 class SocketIONotifier:
-    """An emit to several users is one emit to several rooms, so it is encoded once."""
+    handles: frozenset[type] = frozenset(EVENT_TYPES)
 
     def __init__(self, sio: Any) -> None:
         self._sio = sio
 
-    async def publish(self, notification: Notification, skip_connection: str | None = None) -> None:
+    async def deliver(self, event: Event, context: object | None) -> None:
+        skip = context.sid if isinstance(context, Asker) else None
         emit = self._sio.emit
-        match notification:
+        match event:
             case MessageStored(chat=chat, message=message):
                 await emit(
                     "receiveMessage", wire.message_received(message),
-                    to=[wire.room(u) for u in chat.participants], namespace=CHAT,
-                    skip_sid=skip_connection,
+                    to=[wire.room(u) for u in chat.participants], namespace=CHAT, skip_sid=skip,
                 )
             case ChatOpened(chat=chat, message=message):
                 sender, recipient = message.sender, message.recipient
@@ -42,19 +67,17 @@ class SocketIONotifier:
                 )
                 await emit(
                     "newSentChat", wire.chat_opened(chat, message, sender),
-                    to=wire.room(sender), namespace=CHAT, skip_sid=skip_connection,
+                    to=wire.room(sender), namespace=CHAT, skip_sid=skip,
                 )
             case ReadReceipt():
                 await emit(
-                    "updateReadReceipts", wire.read_receipt(notification),
-                    to=[wire.room(u) for u in notification.audience], namespace=CHAT,
-                    skip_sid=skip_connection,
+                    "updateReadReceipts", wire.read_receipt(event),
+                    to=[wire.room(u) for u in event.audience], namespace=CHAT, skip_sid=skip,
                 )
             case MessageDeleted(chat_id=chat_id, message_id=message_id, audience=audience):
                 await emit(
                     "messageDeleted", wire.message_deleted(chat_id, message_id),
-                    to=[wire.room(u) for u in audience], namespace=CHAT,
-                    skip_sid=skip_connection,
+                    to=[wire.room(u) for u in audience], namespace=CHAT, skip_sid=skip,
                 )
             case TypingChanged(chat_id=chat_id, user=user, recipient=recipient, typing=typing):
                 await emit(
@@ -62,10 +85,16 @@ class SocketIONotifier:
                     wire.typing(chat_id, user, typing), to=wire.room(recipient), namespace=CHAT,
                 )
             case PresenceChanged(user=user, online=online, last_seen=last_seen, watchers=watchers):
-                event, body = (
+                name, body = (
                     ("userIsOnline", wire.user_online(user)) if online
                     else ("userIsOffline", wire.user_offline(user, last_seen))
                 )
-                await emit(
-                    event, body, to=[wire.room(u) for u in watchers], namespace=PRESENCE
-                )
+                await emit(name, body, to=[wire.room(u) for u in watchers], namespace=PRESENCE)
+
+
+if TYPE_CHECKING:  # mypy proves here that the notifier is a subscriber of the publisher
+    from chat_server.application.bus import Subscriber
+
+    def _conforms(sio: Any) -> None:
+        subscriber: Subscriber = SocketIONotifier(sio)
+        del subscriber

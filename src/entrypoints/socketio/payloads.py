@@ -23,6 +23,7 @@ from chat_server.application.use_cases import (
     SignalTyping,
 )
 from chat_server.domain.model import MAX_ID, ProductSnapshot, UserRef, UserType
+from chat_server.entrypoints.socketio.cursor import BadCursor, decode_cursor
 
 
 class PayloadError(Exception):
@@ -177,8 +178,14 @@ def parse_get_user_chats(caller: Caller, data: Any) -> GetUserChats:
     f = Fields(data, optional_payload=True)
     limit = f.bounded("limit", 1, 100, 20)
     before = f.string("before")
+    after = None
+    if before is not None:
+        try:
+            after = decode_cursor(before)
+        except BadCursor:
+            f.errors.append({"field": "before", "message": "is not a cursor given by this server"})
     f.done()
-    return GetUserChats(caller.user, limit, before)
+    return GetUserChats(caller, limit, after)
 
 
 def parse_get_messages(caller: Caller, data: Any) -> GetMessages:
@@ -199,5 +206,3 @@ def parse_check_online_presence(caller: Caller, data: Any) -> CheckOnlinePresenc
     return CheckOnlinePresence(caller, UserRef(user_type, user_id))
 
 
-def parse_nothing(caller: Caller, data: Any) -> None:
-    Fields(data, optional_payload=True).done()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chat_server.application.notifications import ReadReceipt
+from chat_server.application.events import ReadReceipt
 from chat_server.domain.model import Chat, Message, UserRef
 
 Envelope = dict[str, Any]

@@ -1,0 +1,302 @@
+"""The ``chats`` collection: one document per chat, carrying its seq counter, per-side read
+watermarks and unread counts, the seqs handed out but not yet applied, and its last message,
+so that listing chats never reads messages.
+
+Every write is one single-document atomic operation (update pipelines mirroring the pure
+functions of ``domain.model.Chat``), so a standalone MongoDB works. Snapshot values are
+``$literal``: a product name starting with "$" is text, not a field path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+from bson import ObjectId
+from motor.motor_asyncio import AsyncIOMotorDatabase
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from chat_server.adapters.mongo.client import translate_outages
+from chat_server.adapters.mongo.documents import Document, new_oid, oid, side
+from chat_server.application.ports import ChatCursor
+from chat_server.domain.errors import ChatNotFound
+from chat_server.domain.model import (
+    PENDING_SEQS_WINDOW,
+    Chat,
+    ChatKey,
+    Message,
+    ProductSnapshot,
+    UserRef,
+    UserType,
+)
+
+SNAPSHOT_FIELDS = tuple(a.name for a in attrs.fields(ProductSnapshot))
+# Two concurrent first sends: the loser of the upsert race fails once and then finds the
+# winner's chat; the third attempt is slack.
+OPEN_ATTEMPTS = 3
+
+
+def _chat_from(doc: Document) -> Chat:
+    return Chat(
+        id=str(doc["_id"]),
+        product_id=doc["product_id"],
+        customer_id=doc["customer_id"],
+        vendor_id=doc["vendor_id"],
+        snapshot=ProductSnapshot(**{f: doc.get(f) for f in SNAPSHOT_FIELDS}),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        last_message_at=doc["last_message_at"],
+        last_seq=doc["last_seq"],
+        customer_sent_seq=doc["customer_sent_seq"],
+        vendor_sent_seq=doc["vendor_sent_seq"],
+        customer_read_seq=doc["customer_read_seq"],
+        vendor_read_seq=doc["vendor_read_seq"],
+        customer_unread=doc["customer_unread"],
+        vendor_unread=doc["vendor_unread"],
+        last_message_id=str(doc["last_message_id"]) if doc.get("last_message_id") else None,
+        last_message_seq=doc.get("last_message_seq", 0),
+        pending_seqs=tuple(doc.get("pending_seqs") or ()),
+    )
+
+
+def _chat_to(chat: Chat) -> Document:
+    """Every field but the key: the key is the upsert's filter, and goes in from there."""
+    doc: Document = {
+        "_id": new_oid(chat.id),
+        "created_at": chat.created_at,
+        "updated_at": chat.updated_at,
+        "last_message_at": chat.last_message_at,
+        "last_seq": chat.last_seq,
+        "customer_sent_seq": chat.customer_sent_seq,
+        "vendor_sent_seq": chat.vendor_sent_seq,
+        "customer_read_seq": chat.customer_read_seq,
+        "vendor_read_seq": chat.vendor_read_seq,
+        "customer_unread": chat.customer_unread,
+        "vendor_unread": chat.vendor_unread,
+        "last_message_id": new_oid(chat.last_message_id) if chat.last_message_id else None,
+        "last_message_seq": chat.last_message_seq,
+        "pending_seqs": list(chat.pending_seqs),
+    }
+    for name in SNAPSHOT_FIELDS:
+        doc[name] = getattr(chat.snapshot, name)
+    return doc
+
+
+def _key_filter(key: ChatKey) -> Document:
+    return {"customer_id": key.customer_id, "vendor_id": key.vendor_id,
+            "product_id": key.product_id}
+
+
+def _without(seq: int) -> Document:
+    """The chat's pending seqs without ``seq`` (an aggregation expression)."""
+    return {"$filter": {"input": "$pending_seqs", "cond": {"$ne": ["$$this", seq]}}}
+
+
+class MongoChatRepository:
+    """The ``chats`` collection: one document per chat, carrying its seq counter, per-side
+    read watermarks and unread counts, and its last message, so that listing chats never
+    reads messages."""
+
+    def __init__(self, db: AsyncIOMotorDatabase[Any]) -> None:
+        self._chats = db["chats"]
+
+    @translate_outages
+    async def get(self, chat_id: str) -> Chat | None:
+        key = oid(chat_id)
+        if key is None:
+            return None
+        doc = await self._chats.find_one({"_id": key})
+        return None if doc is None else _chat_from(doc)
+
+    @translate_outages
+    async def find(self, key: ChatKey) -> Chat | None:
+        doc = await self._chats.find_one(_key_filter(key))
+        return None if doc is None else _chat_from(doc)
+
+    @translate_outages
+    async def open(self, chat: Chat) -> tuple[Chat, bool]:
+        # An upsert on the unique key: it inserts our document or returns the stored one;
+        # our _id coming back means that this call created it. Two upserts racing on an
+        # empty key may both try to insert: the unique index lets one win, the loser gets
+        # DuplicateKeyError (SecantusDB answers None instead) and its next attempt matches
+        # the winner's document.
+        new = _chat_to(chat)
+        error: DuplicateKeyError | None = None
+        for _ in range(OPEN_ATTEMPTS):
+            try:
+                doc = await self._chats.find_one_and_update(
+                    _key_filter(chat.key), {"$setOnInsert": new}, upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError as exc:
+                error, doc = exc, None
+            if doc is not None:
+                created = doc["_id"] == new["_id"]
+                return (chat, True) if created else (_chat_from(doc), False)
+        if error is not None:
+            raise error  # not the key's race (e.g. this _id taken by another chat): a bug
+        raise RuntimeError(f"upserting chat {chat.key} returned no document")
+
+    @translate_outages
+    async def allocate_seq(self, chat_id: str) -> int:
+        # Chat.with_seq_allocated: the first stage takes the seq, the second reads it back
+        # ($last_seq is the new value there) to append it to the pending seqs, dropping
+        # those older than the window (sends that never finished).
+        key = oid(chat_id)
+        doc = None if key is None else await self._chats.find_one_and_update(
+            {"_id": key},
+            [{"$set": {"last_seq": {"$add": ["$last_seq", 1]}}},
+             {"$set": {"pending_seqs": {"$concatArrays": [
+                 {"$filter": {"input": {"$ifNull": ["$pending_seqs", []]}, "cond": {
+                     "$gt": ["$$this", {"$subtract": ["$last_seq", PENDING_SEQS_WINDOW]}]}}},
+                 ["$last_seq"],
+             ]}}}],
+            projection={"last_seq": 1}, return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise ChatNotFound(chat_id)
+        seq: int = doc["last_seq"]
+        return seq
+
+    @translate_outages
+    async def apply_message(
+        self, chat_id: str, sender: UserType, seq: int, message_id: str, at: datetime,
+        snapshot: ProductSnapshot | None,
+    ) -> Chat:
+        # Chat.with_message: the filter on pending_seqs makes it apply once; every field is
+        # a maximum or guarded by $cond on the stored values, so concurrent sends may apply
+        # in any order.
+        sent, recipient = side(sender), side(sender.other)
+        unread, read_seq = f"{recipient}_unread", f"{recipient}_read_seq"
+        newer = {"$gt": [seq, "$last_message_seq"]}
+        changes: Document = {
+            "pending_seqs": _without(seq),
+            f"{sent}_sent_seq": {"$max": [f"${sent}_sent_seq", seq]},
+            unread: {"$cond": [{"$gt": [seq, f"${read_seq}"]}, {"$add": [f"${unread}", 1]},
+                               f"${unread}"]},
+            "updated_at": {"$max": ["$updated_at", at]},
+            "last_message_id": {"$cond": [newer, new_oid(message_id), "$last_message_id"]},
+            "last_message_at": {"$cond": [newer, at, "$last_message_at"]},
+            "last_message_seq": {"$cond": [newer, seq, "$last_message_seq"]},
+        }
+        if snapshot is not None:
+            changes.update({name: {"$literal": value} for name in SNAPSHOT_FIELDS
+                            if (value := getattr(snapshot, name)) is not None})
+        key = oid(chat_id)
+        if key is None:
+            raise ChatNotFound(chat_id)
+        doc = await self._chats.find_one_and_update(
+            {"_id": key, "pending_seqs": seq}, [{"$set": changes}],
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:  # applied already (a retry), or no such chat
+            doc = await self._chats.find_one({"_id": key})
+        if doc is None:
+            raise ChatNotFound(chat_id)
+        return _chat_from(doc)
+
+    @translate_outages
+    async def mark_read(self, chat_id: str, reader: UserType) -> tuple[Chat, Chat]:
+        # Chat.read_by in one update; the document before it is returned, and applying
+        # read_by to it gives exactly the document the update wrote.
+        mine, other = side(reader), side(reader.other)
+        key = oid(chat_id)
+        doc = None if key is None else await self._chats.find_one_and_update(
+            {"_id": key},
+            [{"$set": {f"{mine}_read_seq": f"${other}_sent_seq", f"{mine}_unread": 0}}],
+            return_document=ReturnDocument.BEFORE,
+        )
+        if doc is None:
+            raise ChatNotFound(chat_id)
+        before = _chat_from(doc)
+        return before, before.read_by(reader)
+
+    @translate_outages
+    async def forget_message(
+        self, chat_id: str, message: Message, replacement: Message | None
+    ) -> None:
+        # Chat.without_message in one update pipeline, each field decided by $cond on the
+        # stored values, so it composes with concurrent sends and reads: a message still
+        # pending is only dropped from the pending seqs (it never counted).
+        recipient = side(message.sender.type.other)
+        unread, read_seq = f"{recipient}_unread", f"{recipient}_read_seq"
+        pending = {"$in": [message.seq, {"$ifNull": ["$pending_seqs", []]}]}
+        changes: Document = {
+            "pending_seqs": {"$cond": [pending, _without(message.seq), "$pending_seqs"]},
+            unread: {"$cond": [
+                {"$and": [{"$not": [pending]}, {"$gt": [message.seq, f"${read_seq}"]}]},
+                {"$max": [0, {"$subtract": [f"${unread}", 1]}]},
+                f"${unread}",
+            ]},
+        }
+        message_key = oid(message.id)
+        if message_key is not None:  # a malformed id is never the stored last message
+            was_last = {"$and": [{"$not": [pending]},
+                                 {"$eq": ["$last_message_id", message_key]}]}
+            changes["last_message_id"] = {"$cond": [
+                was_last, {"$literal": new_oid(replacement.id) if replacement else None},
+                "$last_message_id"]}
+            changes["last_message_seq"] = {"$cond": [
+                was_last, replacement.seq if replacement else 0, "$last_message_seq"]}
+        key = oid(chat_id)
+        result = None if key is None else await self._chats.update_one(
+            {"_id": key}, [{"$set": changes}])
+        if result is None or result.matched_count == 0:
+            raise ChatNotFound(chat_id)
+
+    @translate_outages
+    async def page_for(
+        self, user: UserRef, limit: int, after: ChatCursor | None
+    ) -> list[Chat]:
+        # One find on customer_chats / vendor_chats: equality on the user, the cursor as a
+        # range on last_message_at (index bounds) plus the tie on _id, sorted by the index.
+        if limit <= 0:  # limit(0) would mean "no limit" to MongoDB
+            return []
+        query: Document = {f"{side(user.type)}_id": user.id}
+        if after is not None:
+            # A cursor this server did not make (malformed id): its ties are left out.
+            after_id = oid(after.chat_id) or ObjectId("0" * 24)
+            query["last_message_at"] = {"$lte": after.last_message_at}
+            query["$or"] = [
+                {"last_message_at": {"$lt": after.last_message_at}},
+                {"_id": {"$lt": after_id}},
+            ]
+        cursor = self._chats.find(query).sort(
+            [("last_message_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_chat_from(doc) async for doc in cursor]
+
+    @translate_outages
+    async def shares_chat(self, a: UserRef, b: UserRef) -> bool:
+        if a.type is b.type:
+            return False
+        customer, vendor = (a, b) if a.type is UserType.CUSTOMER else (b, a)
+        # Covered by the prefix of chat_key: no document is read.
+        doc = await self._chats.find_one(
+            {"customer_id": customer.id, "vendor_id": vendor.id},
+            projection={"_id": 0, "vendor_id": 1})
+        return doc is not None
+
+    @translate_outages
+    async def counterparts(self, user: UserRef, limit: int) -> list[UserRef]:
+        # Walk the user's chats, most recent first, until ``limit`` distinct counterparts:
+        # the cost is what is walked, never more than the user's chats.
+        if limit <= 0:
+            return []
+        other = user.type.other
+        field = f"{side(other)}_id"
+        cursor = self._chats.find(
+            {f"{side(user.type)}_id": user.id}, projection={"_id": 0, field: 1},
+        ).sort([("last_message_at", DESCENDING), ("_id", DESCENDING)])
+        seen: dict[int, None] = {}
+        try:
+            async for doc in cursor:
+                seen[doc[field]] = None
+                if len(seen) >= limit:
+                    break
+        finally:
+            await cursor.close()
+        return [UserRef(other, user_id) for user_id in seen]
+
+

@@ -1,0 +1,30 @@
+"""The ``last_seen`` collection: one document per user, ``_id`` "customer:2"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorDatabase
+
+from chat_server.adapters.mongo.client import translate_outages
+from chat_server.adapters.mongo.documents import user_key
+from chat_server.domain.model import UserRef
+
+
+class MongoLastSeenRepository:
+    def __init__(self, db: AsyncIOMotorDatabase[Any]) -> None:
+        self._last_seen = db["last_seen"]
+
+    @translate_outages
+    async def set(self, user: UserRef, at: datetime) -> None:
+        await self._last_seen.update_one({"_id": user_key(user)}, {"$set": {"at": at}},
+                                         upsert=True)
+
+    @translate_outages
+    async def get(self, user: UserRef) -> datetime | None:
+        doc = await self._last_seen.find_one({"_id": user_key(user)})
+        if doc is None:
+            return None
+        at: datetime = doc["at"]
+        return at

@@ -1,0 +1,157 @@
+"""One dispatch path for every client event: rate limit, route, parse, run, answer.
+
+Domain errors become status codes in one table (``ERRORS``); anything else is logged once
+and answered with a 500 without internals. ``Dispatcher.answer`` is the one place where the
+rule "the socket that asks learns the outcome exactly once" (PROTOCOL.md section 4) is
+decided, from the events the use case actually produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chat_server.application.bus import EventPublisher
+from chat_server.application.events import Event, Outcome
+from chat_server.application.ports import RateKind, RateLimiter
+from chat_server.domain.errors import (
+    ChatNotFound,
+    InvalidInput,
+    MessageNotFound,
+    NoSharedChat,
+    NotAChatParticipant,
+    NotTheSender,
+    StorageUnavailable,
+    UserNotOnline,
+)
+from chat_server.entrypoints.socketio import payloads, wire
+from chat_server.entrypoints.socketio.connection import Connection
+from chat_server.entrypoints.socketio.notifier import Asker, reaches
+from chat_server.entrypoints.socketio.routes import ReplyKind, Route
+from chat_server.entrypoints.socketio.server import ChatSocketServer
+
+logger = logging.getLogger("chat_server.gateway")
+
+RATE_LIMITED_NOTICE_S = 1.0
+
+
+class RateLimited(Exception):
+    pass
+
+
+class UnknownEvent(Exception):
+    pass
+
+
+ERRORS: Mapping[type[Exception], tuple[int, str]] = {
+    payloads.PayloadError: (400, "Invalid data provided"),
+    InvalidInput: (400, "Invalid data provided"),
+    UnknownEvent: (400, "Unknown event"),
+    NotAChatParticipant: (403, "You are not a participant of this chat"),
+    NotTheSender: (403, "You can only delete your own messages"),
+    NoSharedChat: (403, "You do not share a chat with this user"),
+    UserNotOnline: (403, "User is not online. Connect to the /presence namespace first"),
+    ChatNotFound: (404, "Chat was not found"),
+    MessageNotFound: (404, "Message was not found"),
+    RateLimited: (429, "Too many requests"),
+    StorageUnavailable: (503, "Storage is unavailable, please retry shortly"),
+}
+INTERNAL_ERROR = (500, "An internal error occurred")
+
+
+def field_errors(exc: Exception) -> list[dict[str, str]] | None:
+    if isinstance(exc, payloads.PayloadError):
+        return exc.errors
+    if isinstance(exc, InvalidInput):
+        return [
+            {"field": wire.WIRE_FIELD_NAMES.get(e.field, e.field), "message": e.message}
+            for e in exc.errors
+        ]
+    if isinstance(exc, UnknownEvent):
+        return [{"field": "event", "message": f"{str(exc)[:100]!r} is not an event of this namespace"}]
+    return None
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    return next((v for k, v in ERRORS.items() if isinstance(exc, k)), INTERNAL_ERROR)
+
+
+class Dispatcher:
+    def __init__(
+        self, sio: ChatSocketServer, routes: Mapping[str, Mapping[str, Route]],
+        limiter: RateLimiter, publisher: EventPublisher,
+    ) -> None:
+        self._sio = sio
+        self._routes = routes
+        self._limiter = limiter
+        self._publisher = publisher
+
+    async def handle(self, conn: Connection, ack_id: int | None, name: str, args: list[Any]
+                     ) -> None:
+        caller = conn.caller
+        try:
+            if not await self._limiter.acquire(conn.user, RateKind.REQUEST):
+                raise RateLimited()
+            route = self._routes[conn.namespace].get(name)
+            if route is None:
+                raise UnknownEvent(name)
+            if route.rate is not None and not await self._limiter.acquire(conn.user, route.rate):
+                raise RateLimited()
+            result = await route.run(route.parse(caller, args[0] if args else None))
+            outcome = result if isinstance(result, Outcome) else Outcome(result)
+            event, body = route.present(caller, outcome.result)
+            await self.answer(conn, ack_id, outcome.events, event, body, route.reply)
+        except Exception as exc:
+            await self.answer_error(conn, ack_id, name, exc)
+
+    async def answer(
+        self, conn: Connection, ack_id: int | None, events: Sequence[Event], reply_event: str,
+        body: wire.Envelope, kind: ReplyKind,
+    ) -> None:
+        """The asker learns the outcome exactly once.
+
+        A SHARED reply is what the events tell the asker's user: when the asker gave an ack,
+        the events are published skipping it and the ack carries the reply; without an ack
+        the events reach it like the user's other devices, and the reply is emitted to it
+        only when none of the events reaches it (nothing was published, or not to it).
+        A CALLER reply is the asker's alone: always emitted to it (and acked). An ACK reply
+        is only the ack.
+        """
+        acked = ack_id is not None
+        skip_asker = acked and kind is ReplyKind.SHARED
+        await self._publisher.publish(events, Asker(conn.sid) if skip_asker else None)
+        if ack_id is not None:
+            await self._sio.send_ack(conn.eio_sid, conn.namespace, ack_id, body)
+        if kind is ReplyKind.CALLER or (
+            kind is ReplyKind.SHARED and not acked
+            and not any(reaches(e, conn.user, conn.namespace) for e in events)
+        ):
+            await self._sio.emit(reply_event, body, to=conn.sid, namespace=conn.namespace)
+
+    async def answer_error(
+        self, conn: Connection, ack_id: int | None, event: str, exc: Exception
+    ) -> None:
+        body = self.error_body(conn, event, exc)
+        if ack_id is not None:
+            await self._sio.send_ack(conn.eio_sid, conn.namespace, ack_id, body)
+        if isinstance(exc, RateLimited):
+            now = time.monotonic()
+            if now - conn.last_rate_notice < RATE_LIMITED_NOTICE_S:
+                return
+            conn.last_rate_notice = now
+        await self._sio.emit("appError", body, to=conn.sid, namespace=conn.namespace)
+
+    async def emit_error(self, conn: Connection, event: str, exc: Exception) -> None:
+        await self._sio.emit("appError", self.error_body(conn, event, exc), to=conn.sid,
+                             namespace=conn.namespace)
+
+    @staticmethod
+    def error_body(conn: Connection, event: str, exc: Exception) -> wire.Envelope:
+        status, message = status_of(exc)
+        if status == 500:
+            logger.error("event %r of %s failed", event[:100], conn.user, exc_info=exc)
+        elif status == 503:
+            logger.warning("event %r of %s: storage unavailable: %s", event[:100], conn.user, exc)
+        return wire.error_envelope(status, message, event[:100], field_errors(exc))
