@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from mongo_support import start_secantusdb
+from redis_support import RedisServer
 from service_support import free_port
 
 
@@ -33,3 +34,11 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def mongo_database_name() -> str:
     """A database name no other test uses (the test drops it when it is done)."""
     return f"test_{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Debian's redis-server on a free port, for the session."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

@@ -23,6 +23,7 @@ from chat_server.adapters.memory import (
     InMemoryChatRepository,
     InMemoryLastSeenRepository,
     InMemoryMessageRepository,
+    InMemoryPresenceRegistry,
 )
 from chat_server.adapters.mongo import (
     MongoChatRepository,
@@ -38,7 +39,8 @@ from chat_server.application.ports import (
     LastSeenRepository,
     MessageRepository,
 )
-from chat_server.domain.errors import ChatNotFound, DuplicateClientMessageId
+from chat_server.application.use_cases import Caller, ChatRef, SendMessage, SendMessageHandler
+from chat_server.domain.errors import ChatNotFound, DuplicateClientMessageId, StorageUnavailable
 from chat_server.domain.model import (
     Chat,
     ChatKey,
@@ -58,6 +60,11 @@ _users = itertools.count(1)
 def at(ms: int) -> datetime:
     """A time T0 + ms: UTC, millisecond precision, like the domain's Clock."""
     return T0 + timedelta(milliseconds=ms)
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return at(500)
 
 
 def new_user(user_type: UserType) -> UserRef:
@@ -572,3 +579,54 @@ async def test_last_seen_keeps_the_latest_time_per_user(storage: Storage):
     seen = await storage.last_seen.get(user)
     assert seen == at(2) and seen is not None and seen.utcoffset() == timedelta(0)
     assert await storage.last_seen.get(twin) is None
+
+
+# --- the send's writes on this storage -------------------------------------------------------
+
+
+class FailingOnce:
+    """Messages whose next ``add`` fails as a MongoDB outage would, before or after it
+    reached storage."""
+
+    def __init__(self, inner: Any, stored: bool) -> None:
+        self._inner = inner
+        self._stored = stored
+        self.armed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def add(self, message: Message) -> None:
+        if self.armed:
+            self.armed = False
+            if self._stored:
+                await self._inner.add(message)  # stored, but the answer was lost
+            raise StorageUnavailable("lost the connection")
+        await self._inner.add(message)
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["insert lost", "answer lost"])
+async def test_a_send_whose_insert_fails_leaves_the_chat_right_and_a_retry_finishes_it(
+    storage: Storage, stored: bool,
+):
+    chat = await open_chat(storage)
+    messages = FailingOnce(storage.messages, stored)
+    handler = SendMessageHandler(chats=storage.chats, messages=messages,
+                                 presence=InMemoryPresenceRegistry(), clock=FixedClock(), ids=IDS)
+    command = SendMessage(Caller(chat.customer), ChatRef(chat.id), text="hello",
+                          client_message_id="retry-me")
+    with pytest.raises(StorageUnavailable):
+        await handler(command)
+    after_failure = await stored_chat(storage, chat.id)
+    assert (after_failure.vendor_unread, after_failure.last_message_id) == (0, None)
+
+    retried = (await handler(command)).result
+
+    final = await stored_chat(storage, chat.id)
+    assert (final.vendor_unread, final.customer_sent_seq) == (1, retried.message.seq)
+    assert final.last_message_id == retried.message.id
+    # A lost insert leaves its seq unused (a gap, forgotten after the window).
+    assert final.pending_seqs == (() if stored else (1,))
+    assert await storage.messages.history(chat.id, final.history_end, 10) == [retried.message]
+    assert (await handler(command)).result.message == retried.message  # a replay now
+    assert (await stored_chat(storage, chat.id)).vendor_unread == 1

@@ -32,12 +32,12 @@ from chat_server.application.use_cases import (
 )
 from chat_server.domain.errors import (
     ChatNotFound,
-    StorageUnavailable,
     InvalidInput,
     MessageNotFound,
     NoSharedChat,
     NotAChatParticipant,
     NotTheSender,
+    StorageUnavailable,
     UserNotOnline,
 )
 from chat_server.domain.model import ProductSnapshot, UserRef, UserType

@@ -39,12 +39,10 @@ async def test_a_user_is_connected_while_any_node_holds_a_connection(client: aio
     assert await node_a.add(user, "a1", Channel.PRESENCE) is True
     assert await node_b.add(user, "b1", Channel.PRESENCE) is False
     assert await node_b.is_connected(user, Channel.PRESENCE)
-    assert not await node_b.is_connected(user, Channel.CHAT)
     assert await node_a.remove(user, "a1", Channel.PRESENCE) is False
     assert await node_a.is_connected(user, Channel.PRESENCE)
     assert await node_b.remove(user, "b1", Channel.PRESENCE) is True
     assert not await node_a.is_connected(user, Channel.PRESENCE)
-    assert await node_b.remove(user, "b1", Channel.PRESENCE) is False
 
 
 async def test_a_dead_nodes_connections_expire_and_are_reaped_once(client: aioredis.Redis):
