@@ -101,6 +101,15 @@ class MediaLimits:
         return max(self.max_image_bytes, self.max_pdf_bytes)
 
 
+def describe_size(size: int) -> str:
+    """``10 MB`` (binary megabytes, as the limits are set), ``64 KB``, ``900 bytes``."""
+    if size >= MIB:
+        return f"{round(size / MIB, 1):g} MB"
+    if size >= 1024:
+        return f"{round(size / 1024):d} KB"
+    return f"{size} bytes"
+
+
 _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/<>:|?*]')
 
 

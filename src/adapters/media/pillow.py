@@ -37,6 +37,7 @@ from chat_server.domain.media import (
     MediaTooLarge,
     UnsupportedMedia,
     clean_name,
+    describe_size,
     sniff,
 )
 
@@ -60,10 +61,6 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Inde
 _srgb: ImageCms.ImageCmsProfile | None = None
 
 
-def _mb(size: int) -> str:
-    return f"{size / 2**20:g} MB"
-
-
 def process_upload(data: bytes, filename: str, limits: MediaLimits) -> ProcessedMedia:
     """The whole job, synchronous: run it in a worker, never on the event loop."""
     fmt = sniff(data[:16])
@@ -72,7 +69,7 @@ def process_upload(data: bytes, filename: str, limits: MediaLimits) -> Processed
     limit = limits.max_bytes_for(fmt)
     if len(data) > limit:
         kind = "PDFs" if fmt is MediaFormat.PDF else "Images"
-        raise MediaTooLarge(f"{kind} may be at most {_mb(limit)}")
+        raise MediaTooLarge(f"{kind} may be at most {describe_size(limit)}")
     refuse_polyglots(data)
     if fmt is MediaFormat.PDF:
         check_pdf(data)

@@ -19,7 +19,14 @@ from starlette.requests import Request
 
 from chat_server.application.media import UploadedFile
 from chat_server.domain.errors import FieldError, InvalidInput
-from chat_server.domain.media import SNIFF_BYTES, MediaFormat, MediaLimits, MediaTooLarge, sniff
+from chat_server.domain.media import (
+    SNIFF_BYTES,
+    MediaFormat,
+    MediaLimits,
+    MediaTooLarge,
+    describe_size,
+    sniff,
+)
 
 FIELD = "file"
 # Boundaries, part headers and small form fields around the file.
@@ -34,10 +41,6 @@ class UploadTimedOut(Exception):
 
 def _no_file(message: str) -> InvalidInput:
     return InvalidInput([FieldError(FIELD, message)])
-
-
-def _mb(size: int) -> str:
-    return f"{size / 2**20:g} MB"
 
 
 class _FilePart:
@@ -87,7 +90,7 @@ class _FilePart:
             self._limit = self._limits.max_bytes_for(fmt)
             self._kind = "PDFs" if fmt is MediaFormat.PDF else "Images"
         if len(self.data) > self._limit:
-            raise MediaTooLarge(f"{self._kind} may be at most {_mb(self._limit)}")
+            raise MediaTooLarge(f"{self._kind} may be at most {describe_size(self._limit)}")
 
     def on_part_end(self) -> None:
         if self._in_file:
@@ -119,7 +122,7 @@ class MultipartUpload:
         body_limit = limits.max_upload_bytes + ENVELOPE_BYTES
         declared = self._request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > body_limit:
-            raise MediaTooLarge(f"Uploads may be at most {_mb(limits.max_upload_bytes)}")
+            raise MediaTooLarge(f"Uploads may be at most {describe_size(limits.max_upload_bytes)}")
         part = _FilePart(limits)
         try:
             parser = MultipartParser(
@@ -134,7 +137,7 @@ class MultipartUpload:
                     received += len(chunk)
                     if received > body_limit:
                         raise MediaTooLarge(
-                            f"Uploads may be at most {_mb(limits.max_upload_bytes)}")
+                            f"Uploads may be at most {describe_size(limits.max_upload_bytes)}")
                     parser.write(chunk)
             parser.finalize()
         except TimeoutError:
