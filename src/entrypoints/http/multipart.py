@@ -11,7 +11,9 @@ Other parts are parsed and dropped, and the whole body is bounded too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -41,6 +43,16 @@ class UploadTimedOut(Exception):
 
 def _no_file(message: str) -> InvalidInput:
     return InvalidInput([FieldError(FIELD, message)])
+
+
+def _file_name(raw: bytes) -> str:
+    """Browsers send the name as raw UTF-8; some clients (aiohttp, curl's --form-escape)
+    percent-encode it. An all-ASCII name with escapes that decode to UTF-8 is decoded."""
+    name = raw.decode("utf-8", "replace")
+    if raw.isascii() and b"%" in raw:
+        with contextlib.suppress(UnicodeDecodeError):
+            return unquote_to_bytes(name).decode("utf-8")
+    return name
 
 
 class _FilePart:
@@ -78,7 +90,7 @@ class _FilePart:
         if (disposition == b"form-data" and options.get(b"name") == FIELD.encode()
                 and self.name is None):
             self._in_file = True
-            self.name = options.get(b"filename", b"").decode("utf-8", "replace")
+            self.name = _file_name(options.get(b"filename", b""))
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if not self._in_file:
