@@ -32,7 +32,7 @@ _SHORT = re.compile(rb"/(?:" + b"|".join(_SHORT_NAMES) + rb")" + _END_OF_NAME)
 # A name with at least one #xx escape: decoded, then compared.
 _ESCAPED_NAME = re.compile(
     rb"/([^" + _DELIMITER + rb"]*#[0-9A-Fa-f]{2}[^" + _DELIMITER + rb"]*)")
-_STREAM = re.compile(rb"(?<![A-Za-z])stream\r?\n")
+_STREAM = re.compile(rb"stream\r?\n")  # a literal first: fast; "endstream" is skipped below
 _ENDSTREAM = b"endstream"
 _OBJ = re.compile(rb"\d+\s+\d+\s+obj\b")
 _FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[^" + _DELIMITER + rb"]+)")
@@ -69,8 +69,8 @@ def _object_streams(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
     position = 0
     for match in _STREAM.finditer(data):
         start = match.end()
-        if start < position:  # the word "stream" inside an earlier stream's data
-            continue
+        if start < position or data[match.start() - 3:match.start()] == b"end":
+            continue  # inside an earlier stream's data, or its "endstream"
         end = data.find(_ENDSTREAM, start)
         if end == -1:
             raise UnsupportedMedia("The PDF is damaged or truncated")
