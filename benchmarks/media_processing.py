@@ -11,10 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
 
-import media_corpus as corpus  # noqa: E402
+import media_corpus as corpus
 
-from chat_server.adapters.media.pillow import open_pillow_processor, process_upload  # noqa: E402
-from chat_server.domain.media import MediaLimits  # noqa: E402
+from chat_server.adapters.media.pillow import open_pillow_processor, process_upload
+from chat_server.domain.media import MediaLimits
 
 LIMITS = MediaLimits()
 RUNS = 5

@@ -4,6 +4,7 @@ and MongoDB (SecantusDB here)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -145,10 +146,8 @@ async def test_overlapping_claims_never_share_an_upload(repo: AttachmentReposito
     messages = [IDS.new_id() for _ in orders]
 
     async def claim(order: list[str], message: str) -> None:
-        try:
+        with contextlib.suppress(AttachmentsNotClaimable):
             await repo.claim(order, user, message)
-        except AttachmentsNotClaimable:
-            pass
 
     await asyncio.gather(*(claim(o, m) for o, m in zip(orders, messages, strict=True)))
     attached = [(await repo.get(i)).message_id for i in ids]  # type: ignore[union-attr]
