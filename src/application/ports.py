@@ -168,6 +168,7 @@ class LastSeenRepository(Protocol):
 class RateKind(enum.Enum):
     REQUEST = "request"
     SEND = "send"
+    UPLOAD = "upload"  # POST /api/v1/me/uploads, whatever its outcome
 
 
 class RateLimiter(Protocol):

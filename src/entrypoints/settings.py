@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 import jwt
 
 from chat_server.application.ports import RateLimit
+from chat_server.domain.media import MIB, MediaLimits
 
 
 class ConfigError(Exception):
@@ -20,6 +24,14 @@ class ConfigError(Exception):
 
 
 STORAGES = ("memory", "mongo")
+MEDIA_STORAGES = ("fs", "gridfs")
+MEDIA_SECRET_MIN_CHARS = 32
+# The media URL key derived from an HS* JWT secret: another key for another purpose.
+_MEDIA_KEY_LABEL = b"chat-server media URL signing v1"
+
+
+def derive_media_key(jwt_secret: str) -> bytes:
+    return hmac.new(jwt_secret.encode(), _MEDIA_KEY_LABEL, hashlib.sha256).digest()
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -126,6 +138,21 @@ class Settings:
     # memory per connection for chat-sized messages (docs/performance.md).
     ws_compression: bool = False
     typing_interval_s: float = 2.0
+    # Attachments (docs/attachments.md).
+    media_storage: str = "fs"
+    media_dir: str = "media"  # made absolute (from the working directory) by load()
+    media_max_bytes: int = 10 * MIB
+    media_max_pdf_bytes: int = 20 * MIB
+    media_url_ttl_s: int = 86_400
+    media_unattached_ttl_s: int = 86_400
+    media_workers: int = 2
+    media_queue: int = 8  # jobs waiting for a worker beyond the running ones: then 503
+    media_max_receiving: int = 16  # uploads whose bodies are being received at once
+    media_receive_timeout_s: float = 60.0
+    media_base_url: str = ""  # "" -> media URLs are relative ("/media/...")
+    upload_limit: RateLimit | None = RateLimit(20 / 3600, 10)
+    # CHAT_MEDIA_SECRET, else derived from an HS* JWT secret; None with a public key only.
+    media_secret: bytes | None = None
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -134,6 +161,19 @@ class Settings:
         key = self.jwt_public_key or self.jwt_secret
         assert key is not None, "settings without a key are made in development mode"
         return key
+
+    @property
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(max_image_bytes=self.media_max_bytes,
+                           max_pdf_bytes=self.media_max_pdf_bytes)
+
+    @property
+    def media_signing_key(self) -> bytes:
+        """Raises ``ConfigError`` when there is none: call it when wiring media at start."""
+        if self.media_secret is None:
+            raise ConfigError("CHAT_MEDIA_SECRET is required with CHAT_JWT_PUBLIC_KEY (at least "
+                              f"{MEDIA_SECRET_MIN_CHARS} characters, the same on every node)")
+        return self.media_secret
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: object) -> Settings:
@@ -209,10 +249,25 @@ class Settings:
             burst = _int(burst_name, get(burst_name, burst_default) or burst_default, 1, 10**9)
             return None if rate is None else RateLimit(rate, burst)
 
+        media = _media_settings(get, storage)
+        jwt_secret = secrets.token_urlsafe(32) if dev_mode else secret
+        media_secret_value = get("CHAT_MEDIA_SECRET")
+        if media_secret_value is not None and len(media_secret_value) < MEDIA_SECRET_MIN_CHARS:
+            raise ConfigError(
+                f"CHAT_MEDIA_SECRET is too short: use at least {MEDIA_SECRET_MIN_CHARS} characters")
+        media_secret = (
+            media_secret_value.encode() if media_secret_value is not None
+            else derive_media_key(jwt_secret) if jwt_secret is not None and public_key is None
+            else None
+        )
+
         return cls(
+            **media,
+            upload_limit=limit("CHAT_UPLOAD_RATE", "20/1h", "CHAT_UPLOAD_BURST", "10"),
+            media_secret=media_secret,
             host=host,
             port=port,
-            jwt_secret=secrets.token_urlsafe(32) if dev_mode else secret,
+            jwt_secret=jwt_secret,
             jwt_algorithms=algorithms,
             jwt_public_key=public_key,
             jwt_audience=get("CHAT_JWT_AUDIENCE"),
@@ -244,3 +299,34 @@ class Settings:
             ws_compression=_bool("CHAT_WS_COMPRESSION", get("CHAT_WS_COMPRESSION", "0") or "0"),
             dev_mode=dev_mode,
         )
+
+
+def _media_settings(get: Callable[[str, str], str | None], storage: str) -> dict[str, Any]:
+    """The ``CHAT_MEDIA_*`` settings, checked (docs/attachments.md has the table)."""
+    def number(name: str, default: str, low: int, high: int) -> int:
+        return _int(name, get(name, default) or default, low, high)
+
+    media_storage = (get("CHAT_MEDIA_STORAGE", "fs") or "fs").strip().lower()
+    if media_storage not in MEDIA_STORAGES:
+        raise ConfigError(
+            f"CHAT_MEDIA_STORAGE={media_storage!r}: expected one of {', '.join(MEDIA_STORAGES)}")
+    if media_storage == "gridfs" and storage != "mongo":
+        raise ConfigError("CHAT_MEDIA_STORAGE=gridfs needs CHAT_STORAGE=mongo")
+    base_url = (get("CHAT_MEDIA_BASE_URL", "") or "").rstrip("/")
+    if base_url and not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", base_url):
+        raise ConfigError(f"CHAT_MEDIA_BASE_URL={base_url!r}: expected http(s)://host[/path]")
+    return {
+        "media_storage": media_storage,
+        "media_dir": str(Path(get("CHAT_MEDIA_DIR", "media") or "media").expanduser().absolute()),
+        "media_max_bytes": number("CHAT_MEDIA_MAX_BYTES", str(10 * MIB), 1024, 1024 * MIB),
+        "media_max_pdf_bytes": number("CHAT_MEDIA_MAX_PDF_BYTES", str(20 * MIB), 1024, 1024 * MIB),
+        "media_url_ttl_s": number("CHAT_MEDIA_URL_TTL_S", "86400", 60, 30 * 86_400),
+        "media_unattached_ttl_s": number("CHAT_MEDIA_UNATTACHED_TTL_S", "86400", 60, 365 * 86_400),
+        "media_workers": number("CHAT_MEDIA_WORKERS", "2", 1, 64),
+        "media_queue": number("CHAT_MEDIA_QUEUE", "8", 0, 10_000),
+        "media_max_receiving": number("CHAT_MEDIA_MAX_RECEIVING", "16", 1, 10_000),
+        "media_receive_timeout_s": _float(
+            "CHAT_MEDIA_RECEIVE_TIMEOUT_S", get("CHAT_MEDIA_RECEIVE_TIMEOUT_S", "60") or "60",
+            1, 3600),
+        "media_base_url": base_url,
+    }

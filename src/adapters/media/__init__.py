@@ -1,0 +1,1 @@
+"""Media adapters: decoding and re-encoding uploads (Pillow), storing their bytes (files)."""
