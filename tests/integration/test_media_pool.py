@@ -7,6 +7,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import media_corpus as corpus
 import pytest
@@ -69,9 +70,19 @@ async def test_jobs_beyond_the_workers_and_the_queue_are_refused_at_once(pool):
     await pool.run(time.sleep, 0.0)
 
 
-async def test_a_cancelled_request_keeps_its_slot_until_its_worker_is_done(pool):
-    job = asyncio.create_task(pool.run(time.sleep, 0.3))
-    await asyncio.sleep(0)
+def touch_then_sleep(path: str, seconds: float) -> None:
+    """A job that says when a worker started it."""
+    Path(path).touch()
+    time.sleep(seconds)
+
+
+async def test_a_cancelled_request_keeps_its_slot_until_its_worker_is_done(pool, tmp_path):
+    started = tmp_path / "started"
+    job = asyncio.create_task(pool.run(touch_then_sleep, str(started), 0.5))
+    deadline = time.monotonic() + 10
+    while not started.exists() and time.monotonic() < deadline:  # noqa: ASYNC110 - another process
+        await asyncio.sleep(0.01)
+    assert started.exists()
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
         await job

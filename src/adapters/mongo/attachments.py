@@ -26,7 +26,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from chat_server.adapters.mongo.client import translate_outages
-from chat_server.adapters.mongo.repositories import new_oid, oid
+from chat_server.adapters.mongo.documents import new_oid, oid
 from chat_server.domain.errors import FieldError
 from chat_server.domain.media import Attachment, AttachmentsNotClaimable, MediaKind
 from chat_server.domain.model import UserRef, UserType
