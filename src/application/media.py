@@ -120,7 +120,8 @@ class AttachmentRepository(Protocol):
         The sweep deletes only these, so an upload attached meanwhile is kept."""
 
     async def by_uploader(self, uploader: UserRef, limit: int) -> list[Attachment]:
-        """Up to ``limit`` of the user's attachments, attached or not (erasure)."""
+        """Up to ``limit`` of the user's attachments, attached or not, in id order
+        (erasure)."""
 
 
 @attrs.frozen

@@ -70,10 +70,17 @@ class ChatRepository(Protocol):
     ) -> list[Chat]:
         """The user's chats, most recent ``last_message_at`` first (ties by id), after the cursor."""
 
-    async def shares_chat(self, a: UserRef, b: UserRef) -> bool: ...
+    async def sees_presence_of(self, viewer: UserRef, subject: UserRef) -> bool:
+        """Whether ``viewer`` may see ``subject``'s presence and last seen.
 
-    async def counterparts(self, user: UserRef, limit: int) -> list[UserRef]:
-        """The distinct users who share a chat with ``user``, at most ``limit``."""
+        Vendors are public-facing, customers are not: a vendor's presence is seen by every
+        customer who shares a chat with them; a customer's only by the vendors they wrote
+        to (sent a message in a chat with), so that an unsolicited message earns nothing.
+        """
+
+    async def presence_audience(self, subject: UserRef, limit: int) -> list[UserRef]:
+        """The distinct users who see ``subject``'s presence (``sees_presence_of``), at
+        most ``limit``."""
 
 
 class MessageRepository(Protocol):
@@ -115,9 +122,12 @@ class MessageRepository(Protocol):
         concurrent calls, one wins)."""
 
     async def undelivered(self, recipient: UserRef, limit: int) -> list[Message]:
-        """Messages addressed to ``recipient`` never delivered, oldest first, not deleted."""
+        """Messages addressed to ``recipient`` still ``awaiting_delivery``, oldest first,
+        not deleted."""
 
-    async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None: ...
+    async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None:
+        """The messages no longer await delivery; ``delivered_at`` becomes ``at`` for those
+        that had none (one emitted before keeps its first time)."""
 
 
 class Channel(enum.Enum):
@@ -147,7 +157,20 @@ class PresenceRegistry(Protocol):
     async def remove(self, user: UserRef, connection_id: str, channel: Channel) -> bool:
         """Forget a connection; ``True`` when it was the user's last on that channel (1 -> 0)."""
 
-    async def is_connected(self, user: UserRef, channel: Channel) -> bool: ...
+    async def is_connected(self, user: UserRef, channel: Channel) -> bool:
+        """Whether the user holds a connection on the channel, on any node."""
+
+    async def holds_locally(self, user: UserRef, channel: Channel) -> bool:
+        """Whether this node holds a connection of the user on the channel: what it emits
+        to the user reaches a live connection (no network, no other node involved)."""
+
+    async def count(self, user: UserRef, channel: Channel) -> int:
+        """How many connections the user holds on the channel, on every node."""
+
+    async def announce(self, user: UserRef, online: bool) -> bool:
+        """Record that the user's counterparts were told they are ``online`` (or not);
+        ``True`` when this changed what was recorded (a compare-and-set, one winner among
+        nodes). Starts as not online."""
 
     async def wait_connected(self, user: UserRef, channel: Channel, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the user to hold a connection on the channel."""
@@ -166,8 +189,10 @@ class LastSeenRepository(Protocol):
 
 
 class RateKind(enum.Enum):
-    REQUEST = "request"
-    SEND = "send"
+    REQUEST = "request"  # every received event, and every namespace CONNECT
+    SEND = "send"  # sendMessage, whatever its outcome
+    NEW_CHAT = "new_chat"  # a send that opens a chat
+    CONNECT = "connect"  # a namespace CONNECT
     UPLOAD = "upload"  # POST /api/v1/me/uploads, whatever its outcome
 
 
@@ -176,6 +201,11 @@ class RateLimiter(Protocol):
 
     async def acquire(self, user: UserRef, kind: RateKind) -> bool:
         """Take one token; ``False`` when the bucket is empty (or ``True`` when disabled)."""
+
+    async def charge(self, user: UserRef, kind: RateKind, tokens: int) -> None:
+        """Take ``tokens`` more, whatever is left: what an answer cost beyond its first
+        token. The bucket may go below empty (down to minus its burst), so that later
+        requests wait until it refilled."""
 
 
 class TypingThrottle(Protocol):
@@ -190,7 +220,8 @@ class Clock(Protocol):
 
 class IdGenerator(Protocol):
     def new_id(self) -> str:
-        """A new 24-hex id, increasing with time (an ObjectId in MongoDB)."""
+        """A new 24-hex id (an ObjectId in MongoDB): its first 8 digits are the time in
+        seconds, the rest 64 random bits, so no id can be guessed from another."""
 
 
 class HealthProbe(Protocol):

@@ -49,6 +49,10 @@ class UserNotOnline(DomainError):
     """A /chat connection needs an open /presence connection of the same user."""
 
 
+class RateLimitExceeded(DomainError):
+    """A per-user bucket is empty (``str()`` names which); nothing was done."""
+
+
 class DuplicateClientMessageId(DomainError):
     """A message with this (sender, client_message_id) is already stored."""
 

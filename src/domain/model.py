@@ -83,11 +83,58 @@ class ChatKey:
 ProductPrice = str | int | float
 
 
+PRODUCT_FIELDS = ("product_name", "product_image_url", "product_price")
+SIDE_FIELDS = {
+    UserType.CUSTOMER: ("customer_name", "customer_profile_pic"),
+    UserType.VENDOR: ("store_name", "store_logo_url"),
+}
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@attrs.frozen
+class UrlPolicy:
+    """Which URLs a client may put where the other side's client will load them.
+
+    https only (an http URL would let anyone on the path watch or change what is shown),
+    on ``allowed_hosts`` and their subdomains when given. ``allow_http_loopback`` admits
+    http on loopback hosts too: development mode, where the demo serves its own images.
+    """
+
+    allowed_hosts: frozenset[str] = frozenset()
+    allow_http_loopback: bool = False
+
+    def allows(self, value: object) -> bool:
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_CHARS:
+            return False
+        try:
+            parts = urlsplit(value)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            return False
+        if not host:
+            return False
+        if parts.scheme != "https" and not (
+            parts.scheme == "http" and self.allow_http_loopback and host in _LOOPBACK_HOSTS
+        ):
+            return False
+        return not self.allowed_hosts or any(
+            host == allowed or host.endswith("." + allowed) for allowed in self.allowed_hosts
+        )
+
+    @property
+    def rule(self) -> str:
+        where = f" on {', '.join(sorted(self.allowed_hosts))}" if self.allowed_hosts else ""
+        return f"https URLs{where}"
+
+
 @attrs.frozen
 class ProductSnapshot:
     """Display data copied from the sends that created or refreshed a chat.
 
-    ``None`` means "not given": merging keeps the value already stored.
+    ``None`` means "not given": merging keeps the value already stored. Each side writes
+    only its own fields (``written_by``): a customer its name and picture, a vendor its
+    store's name and logo; the product's fields come with the chat's first message and
+    are afterwards refreshed by the vendor only.
     """
 
     product_name: str | None = None
@@ -106,27 +153,26 @@ class ProductSnapshot:
         given = {k: v for k, v in attrs.asdict(update).items() if v is not None}
         return attrs.evolve(self, **given) if given else self
 
+    def written_by(self, side: UserType, opening: bool) -> ProductSnapshot | None:
+        """The fields of this update that ``side`` may write (``None`` when none is left);
+        ``opening``: the update comes with the chat's first message."""
+        allowed: tuple[str, ...] = SIDE_FIELDS[side]
+        if opening or side is UserType.VENDOR:
+            allowed += PRODUCT_FIELDS
+        kept = {name: getattr(self, name) for name in allowed if getattr(self, name) is not None}
+        return ProductSnapshot(**kept) if kept else None
+
     def is_empty(self) -> bool:
         return all(v is None for v in attrs.asdict(self).values())
 
-    def validate(self) -> list[FieldError]:
+    def validate(self, urls: UrlPolicy) -> list[FieldError]:
         errors = []
         for name, value in attrs.asdict(self).items():
             if isinstance(value, str) and len(value) > MAX_DISPLAY_CHARS:
                 errors.append(FieldError(name, f"must be at most {MAX_DISPLAY_CHARS} characters"))
-            elif name in self.URL_FIELDS and value is not None and not is_http_url(value):
-                errors.append(FieldError(name, "must be an http(s) URL"))
+            elif name in self.URL_FIELDS and value is not None and not urls.allows(value):
+                errors.append(FieldError(name, f"must be one of the {urls.rule}"))
         return errors
-
-
-def is_http_url(value: object) -> bool:
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_CHARS:
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 @attrs.frozen
@@ -137,7 +183,10 @@ class MessageContent:
     images: tuple[str, ...]
 
     @classmethod
-    def create(cls, text: str | None, images: list[str] | None) -> MessageContent:
+    def create(
+        cls, text: str | None, images: list[str] | None, urls: UrlPolicy | None = None
+    ) -> MessageContent:
+        urls = urls or UrlPolicy()
         errors = []
         trimmed = text.strip() if text is not None else None
         if trimmed is not None and len(trimmed) > MAX_TEXT_CHARS:
@@ -145,9 +194,9 @@ class MessageContent:
         images = images or []
         if len(images) > MAX_IMAGES:
             errors.append(FieldError("images", f"must hold at most {MAX_IMAGES} URLs"))
-        elif not all(is_http_url(url) for url in images):
+        elif not all(urls.allows(url) for url in images):
             errors.append(
-                FieldError("images", f"must be http(s) URLs of at most {MAX_URL_CHARS} characters")
+                FieldError("images", f"must be {urls.rule} of at most {MAX_URL_CHARS} characters")
             )
         if not trimmed and not images:
             errors.append(FieldError("text", "a message needs text or images"))
@@ -186,7 +235,11 @@ class Message:
     created_at: datetime
     updated_at: datetime
     read_at: datetime | None = None
+    # When it was first emitted to a recipient's /chat connection (what the wire shows).
     delivered_at: datetime | None = None
+    # True until a live node wrote it to a connection of the recipient (or the recipient's
+    # next connect took it with its offline messages): such messages are offered again.
+    awaiting_delivery: bool = True
     recipient_online: bool = False
     client_message_id: str | None = None
     # True for the message whose send created the chat: a repeated send answers as
@@ -200,7 +253,8 @@ class Message:
 
     def erased(self, at: datetime) -> Message:
         """Deleting keeps the row (seq stays taken) but erases what it said."""
-        return attrs.evolve(self, text=None, images=(), deleted=True, updated_at=at)
+        return attrs.evolve(self, text=None, images=(), deleted=True, updated_at=at,
+                            awaiting_delivery=False)
 
 
 # A chat remembers the seqs it handed out but whose message is not yet applied to its

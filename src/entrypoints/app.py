@@ -78,16 +78,13 @@ class ChatApp:
     async def _reap_forever(self) -> None:
         """Users of a server node that died go offline once their leases run out."""
         tracker = (await resolved(self.container.use_cases())).presence
-        publisher = await resolved(self.container.publisher())
+        settler = await resolved(self.container.settler())
         interval = max(0.2, self.settings.presence_lease_s / 6)
         while True:
             await asyncio.sleep(interval)
             try:
-                while True:
-                    outcome = await tracker.reap()
-                    await publisher.publish(outcome.events)
-                    if outcome.result == 0:
-                        break
+                for gone in (await tracker.reap()).result:
+                    settler.schedule(gone)
             except StorageUnavailable as exc:
                 logger.warning("reaping expired presence: %s", exc)
             except Exception:  # the loop outlives any one failure
@@ -98,6 +95,8 @@ class ChatApp:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
+        if self._asgi is not None:
+            await (await resolved(self.container.settler())).close()
         await self.container.coordination.stop()
         closed = self.container.shutdown_resources()
         if closed is not None:

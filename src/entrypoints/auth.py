@@ -45,6 +45,8 @@ def find_token(auth: object, environ: Mapping[str, Any]) -> str:
 
 
 _MISSING = object()
+# The largest exp accepted: the end of year 9999 (a timestamp datetime can still hold).
+MAX_EXP = 253_402_300_799
 
 
 def _first(claims: Mapping[str, Any], paths: Sequence[tuple[str, ...]]) -> object:
@@ -61,7 +63,9 @@ def user_from_claims(claims: Mapping[str, Any]) -> UserRef:
     """The id from ``data.id``, ``sub`` or ``id``; the type from ``types[0]``, ``userType``,
     ``type`` or ``role``: the first present wins."""
     raw_id = _first(claims, [("data", "id"), ("sub",), ("id",)])
-    if isinstance(raw_id, str) and raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 16:
+    # One spelling per user: "2", never "02" (two subjects must not name one user).
+    if (isinstance(raw_id, str) and raw_id.isascii() and raw_id.isdigit()
+            and len(raw_id) <= 16 and not raw_id.startswith("0")):
         raw_id = int(raw_id)
     if not is_valid_user_id(raw_id):
         raise TokenRejected("Invalid token")
@@ -89,7 +93,7 @@ class TokenVerifier:
         self._audience = audience
         self._issuer = issuer
 
-    def verify(self, token: str) -> Identity:
+    def verify(self, token: str, now: float | None = None) -> Identity:
         try:
             claims = jwt.decode(
                 token,
@@ -97,16 +101,18 @@ class TokenVerifier:
                 algorithms=self._algorithms,
                 audience=self._audience,
                 issuer=self._issuer,
-                # The id claim is checked by user_from_claims: numeric subs are common.
-                options={"require": ["exp"], "verify_sub": False, "verify_aud": bool(self._audience)},
+                # exp is checked below (PyJWT reads `true` as 1 and overflows on huge
+                # numbers); the id claim by user_from_claims (numeric subs are common).
+                options={"require": ["exp"], "verify_exp": False, "verify_sub": False,
+                         "verify_aud": bool(self._audience)},
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected("Token expired") from None
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, OverflowError, ValueError, TypeError):
             raise TokenRejected("Invalid token") from None
-        exp = claims.get("exp")
-        if not isinstance(exp, int | float):
+        exp: Any = claims.get("exp")
+        if type(exp) not in (int, float) or not 0 < exp <= MAX_EXP:
             raise TokenRejected("Invalid token")
+        if exp <= (time.time() if now is None else now):
+            raise TokenRejected("Token expired")
         return Identity(user_from_claims(claims), float(exp))
 
 

@@ -55,6 +55,7 @@ from chat_server.application.use_cases import (
     SendMessageHandler,
     SignalTypingHandler,
 )
+from chat_server.domain.model import UrlPolicy
 from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio.dispatch import Dispatcher
@@ -62,6 +63,7 @@ from chat_server.entrypoints.socketio.gateway import Gateway
 from chat_server.entrypoints.socketio.lifecycle import Lifecycle
 from chat_server.entrypoints.socketio.manager import ChatRedisManager, DirectEmitManager
 from chat_server.entrypoints.socketio.notifier import SocketIONotifier
+from chat_server.entrypoints.socketio.presence_settling import OfflineSettler
 from chat_server.entrypoints.socketio.routes import UseCases, build_routes
 from chat_server.entrypoints.socketio.server import ChatSocketServer
 
@@ -96,9 +98,10 @@ class MongoStorage(containers.DeclarativeContainer):
     database = providers.Singleton(
         lambda client, name: client[name], client=client, name=settings.provided.mongo_db
     )
-    chats = providers.Singleton(MongoChatRepository, db=database)
-    messages = providers.Singleton(MongoMessageRepository, db=database)
-    last_seen = providers.Singleton(MongoLastSeenRepository, db=database)
+    timeout_s = settings.provided.storage_timeout_s
+    chats = providers.Singleton(MongoChatRepository, db=database, timeout_s=timeout_s)
+    messages = providers.Singleton(MongoMessageRepository, db=database, timeout_s=timeout_s)
+    last_seen = providers.Singleton(MongoLastSeenRepository, db=database, timeout_s=timeout_s)
     health = providers.Singleton(MongoHealthProbe, client=client)
     prepare = providers.Coroutine(
         prepare_mongo, client=client, db=database,
@@ -112,7 +115,18 @@ STORAGES: dict[str, type[containers.DeclarativeContainer]] = {
 
 
 def _limits(settings: Settings) -> dict[RateKind, RateLimit | None]:
-    return {RateKind.SEND: settings.send_limit, RateKind.REQUEST: settings.request_limit}
+    return {
+        RateKind.SEND: settings.send_limit,
+        RateKind.REQUEST: settings.request_limit,
+        RateKind.NEW_CHAT: settings.new_chat_limit,
+        RateKind.CONNECT: settings.connect_limit,
+        RateKind.UPLOAD: settings.upload_limit,
+    }
+
+
+def _url_policy(settings: Settings) -> UrlPolicy:
+    # Development mode serves the demo's own images over http on a loopback host.
+    return UrlPolicy(settings.allowed_media_hosts, allow_http_loopback=settings.dev_mode)
 
 
 class LocalCoordination(containers.DeclarativeContainer):
@@ -220,7 +234,7 @@ class Container(containers.DeclarativeContainer):
         UseCases,
         send_message=providers.Singleton(
             SendMessageHandler, chats=chats, messages=messages, presence=presence,
-            clock=clock, ids=ids,
+            clock=clock, ids=ids, limiter=limiter, urls=providers.Callable(_url_policy, settings),
         ),
         join_chat=providers.Singleton(
             JoinChatHandler, chats=chats, messages=messages, marker=read_marker
@@ -248,10 +262,16 @@ class Container(containers.DeclarativeContainer):
     dispatcher = providers.Singleton(
         Dispatcher, sio=sio, routes=providers.Callable(build_routes, use_cases),
         limiter=limiter, publisher=publisher,
+        request_cost_bytes=settings.provided.request_cost_bytes,
+    )
+    settler = providers.Singleton(
+        OfflineSettler, tracker=use_cases.provided.presence, publisher=publisher,
+        delay_s=settings.provided.presence_offline_delay_s,
     )
     lifecycle = providers.Singleton(
         Lifecycle, sio=sio, verifier=verifier, use_cases=use_cases, dispatcher=dispatcher,
-        publisher=publisher,
+        publisher=publisher, limiter=limiter, presence=presence, settler=settler,
+        max_sockets_per_user=settings.provided.max_sockets_per_user,
     )
     gateway = providers.Singleton(Gateway, sio=sio, lifecycle=lifecycle)
 

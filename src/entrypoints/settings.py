@@ -153,6 +153,14 @@ class Settings:
     upload_limit: RateLimit | None = RateLimit(20 / 3600, 10)
     # CHAT_MEDIA_SECRET, else derived from an HS* JWT secret; None with a public key only.
     media_secret: bytes | None = None
+    # Bounds against abuse (docs/limits.md lists every one).
+    new_chat_limit: RateLimit | None = RateLimit(10 / 3600, 10)
+    connect_limit: RateLimit | None = RateLimit(0.5, 30)
+    allowed_media_hosts: frozenset[str] = frozenset()
+    max_sockets_per_user: int = 20
+    presence_offline_delay_s: float = 5.0
+    storage_timeout_s: float = 5.0
+    request_cost_bytes: int = 16_384
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -263,6 +271,7 @@ class Settings:
 
         return cls(
             **media,
+            **_abuse_settings(get, limit),
             upload_limit=limit("CHAT_UPLOAD_RATE", "20/1h", "CHAT_UPLOAD_BURST", "10"),
             media_secret=media_secret,
             host=host,
@@ -299,6 +308,39 @@ class Settings:
             ws_compression=_bool("CHAT_WS_COMPRESSION", get("CHAT_WS_COMPRESSION", "0") or "0"),
             dev_mode=dev_mode,
         )
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+def _abuse_settings(
+    get: Callable[[str, str], str | None], limit: Callable[[str, str, str, str], RateLimit | None]
+) -> dict[str, Any]:
+    """The bounds against abuse (docs/limits.md has the table)."""
+    hosts = frozenset(
+        h.strip().lower() for h in (get("CHAT_ALLOWED_MEDIA_HOSTS", "") or "").split(",")
+        if h.strip()
+    )
+    bad = sorted(h for h in hosts if not _HOST.match(h))
+    if bad:
+        raise ConfigError(f"CHAT_ALLOWED_MEDIA_HOSTS: not host names: {', '.join(bad)}")
+
+    def number(name: str, default: str, low: float, high: float) -> float:
+        return _float(name, get(name, default) or default, low, high)
+
+    return {
+        "new_chat_limit": limit("CHAT_NEW_CHAT_RATE", "10/1h", "CHAT_NEW_CHAT_BURST", "10"),
+        "connect_limit": limit("CHAT_CONNECT_RATE", "30/1m", "CHAT_CONNECT_BURST", "30"),
+        "allowed_media_hosts": hosts,
+        "max_sockets_per_user": _int(
+            "CHAT_MAX_SOCKETS_PER_USER", get("CHAT_MAX_SOCKETS_PER_USER", "20") or "20", 1, 10_000),
+        "presence_offline_delay_s": number("CHAT_PRESENCE_OFFLINE_DELAY_S", "5", 0, 3600),
+        "storage_timeout_s": number("CHAT_STORAGE_TIMEOUT_S", "5", 0.1, 600),
+        "request_cost_bytes": _int(
+            "CHAT_REQUEST_COST_BYTES", get("CHAT_REQUEST_COST_BYTES", "16384") or "16384",
+            1024, 2**30),
+    }
 
 
 def _media_settings(get: Callable[[str, str], str | None], storage: str) -> dict[str, Any]:

@@ -104,7 +104,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
            ) -> Iterator[Server]:
     """The service with production-like settings: a secret, the default limits, a short
     presence grace period so that the tests that wait for it stay quick."""
-    env = {"CHAT_JWT_SECRET": SECRET, "CHAT_PRESENCE_GRACE_S": "1", "CHAT_LOG_LEVEL": "info"}
+    env = {"CHAT_JWT_SECRET": SECRET, "CHAT_PRESENCE_GRACE_S": "1", "CHAT_LOG_LEVEL": "info",
+           "CHAT_PRESENCE_OFFLINE_DELAY_S": "0.5"}
     env.update(storage_env(request.param, request))
     logs = tmp_path_factory.mktemp(f"server-{request.param}")
     srv = Server(env, logs / "chat-server.log").start()

@@ -142,7 +142,7 @@ async def test_a_mongodb_that_does_not_answer_is_storage_unavailable(unreachable
         chats.get(IDS.new_id()),
         chats.open(Chat.open(IDS.new_id(), ChatKey("p", 1, 2), ProductSnapshot(), at(0))),
         chats.page_for(user, 20, None),
-        chats.counterparts(user, 10),
+        chats.presence_audience(user, 10),
         messages.history(IDS.new_id(), 10, 20),
         messages.undelivered(user, 10),
         last_seen.set(user, at(0)),

@@ -16,7 +16,8 @@ from service_support import SECRET, Client, Server, free_port, http_json, new_id
 
 def mongo_env(url: str, database: str) -> dict[str, str]:
     return {"CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo", "CHAT_MONGO_URL": url,
-            "CHAT_MONGO_DB": database, "CHAT_PRESENCE_GRACE_S": "2"}
+            "CHAT_MONGO_DB": database, "CHAT_PRESENCE_GRACE_S": "2",
+            "CHAT_PRESENCE_OFFLINE_DELAY_S": "0.5", "CHAT_STORAGE_TIMEOUT_S": "2"}
 
 
 async def test_everything_survives_a_restart_of_the_service(mongo_url: str, tmp_path: Path):

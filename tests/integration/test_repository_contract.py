@@ -150,7 +150,8 @@ async def send(
         id=message_id, chat_id=chat.id, seq=seq, sender=author,
         recipient=chat.counterpart(author), text=text, images=(), created_at=at(when),
         updated_at=at(when), delivered_at=at(when) if delivered else None,
-        recipient_online=delivered, client_message_id=client_message_id,
+        awaiting_delivery=not delivered, recipient_online=delivered,
+        client_message_id=client_message_id,
     )
     await storage.messages.add(message)
     await storage.chats.apply_message(chat.id, sender, seq, message_id, at(when), None)
@@ -372,36 +373,46 @@ async def test_page_for_lists_most_recent_first_ties_by_id_and_pages_by_cursor(s
     assert await storage.chats.page_for(customer, 0, None) == []
 
 
-async def test_shares_chat_only_between_the_customer_and_vendor_of_a_chat(storage: Storage):
+async def test_a_vendors_presence_is_seen_by_its_customers_and_a_customers_only_once_written(
+    storage: Storage,
+):
     chat = await open_chat(storage)
     stranger = new_user(VENDOR)
 
-    assert await storage.chats.shares_chat(chat.customer, chat.vendor)
-    assert await storage.chats.shares_chat(chat.vendor, chat.customer)
-    assert not await storage.chats.shares_chat(chat.customer, stranger)
-    assert not await storage.chats.shares_chat(chat.customer, UserRef(CUSTOMER, chat.vendor_id))
-    assert not await storage.chats.shares_chat(chat.vendor, UserRef(VENDOR, chat.customer_id))
+    assert await storage.chats.sees_presence_of(chat.customer, chat.vendor)
+    # The vendor opened nothing and the customer wrote nothing: the customer stays hidden.
+    assert not await storage.chats.sees_presence_of(chat.vendor, chat.customer)
+    await send(storage, chat, VENDOR, 1)  # an unsolicited message earns nothing
+    assert not await storage.chats.sees_presence_of(chat.vendor, chat.customer)
+    await send(storage, chat, CUSTOMER, 2)
+    assert await storage.chats.sees_presence_of(chat.vendor, chat.customer)
+    assert not await storage.chats.sees_presence_of(chat.customer, stranger)
+    assert not await storage.chats.sees_presence_of(chat.customer,
+                                                    UserRef(CUSTOMER, chat.vendor_id))
+    assert not await storage.chats.sees_presence_of(chat.vendor, UserRef(VENDOR, chat.customer_id))
 
 
-async def test_counterparts_are_distinct_and_at_most_limit(storage: Storage):
+async def test_the_presence_audience_is_distinct_at_most_limit_and_written_to(storage: Storage):
     customer = new_user(CUSTOMER)
-    vendors = [new_user(VENDOR) for _ in range(3)]
+    vendors = [new_user(VENDOR) for _ in range(4)]
     for n, vendor in enumerate([vendors[0], vendors[0], vendors[1], vendors[0], vendors[2]]):
-        await open_chat(storage, customer=customer, vendor=vendor, product=f"p-{n}", created=n)
+        chat = await open_chat(storage, customer=customer, vendor=vendor, product=f"p-{n}",
+                               created=n)
+        await send(storage, chat, CUSTOMER, n)
+    silent = await open_chat(storage, customer=customer, vendor=vendors[3], product="p-silent")
+    await send(storage, silent, VENDOR, 9)  # the customer never wrote to vendor 3
     await open_chat(storage, vendor=vendors[1])  # another customer of vendor 1
 
-    everyone = await storage.chats.counterparts(customer, 10)
-    assert sorted(everyone, key=lambda u: u.id) == vendors
-    two = await storage.chats.counterparts(customer, 2)
+    everyone = await storage.chats.presence_audience(customer, 10)
+    assert sorted(everyone, key=lambda u: u.id) == vendors[:3]
+    two = await storage.chats.presence_audience(customer, 2)
     assert len(two) == len(set(two)) == 2
-    assert set(two) <= set(vendors)
-    customers = await storage.chats.counterparts(vendors[1], 10)
-    assert customer in customers and len(customers) == 2
+    assert set(two) <= set(vendors[:3])
+    customers = await storage.chats.presence_audience(vendors[1], 10)
+    assert customer in customers and len(customers) == 2  # a vendor is seen by all of them
     assert all(u.type is CUSTOMER for u in customers)
-    assert await storage.chats.counterparts(new_user(VENDOR), 10) == []
-
-
-# --- messages ------------------------------------------------------------------------------
+    assert await storage.chats.presence_audience(vendors[3], 10) == [customer]
+    assert await storage.chats.presence_audience(new_user(VENDOR), 10) == []
 
 
 async def test_a_stored_message_reads_back_equal(storage: Storage):

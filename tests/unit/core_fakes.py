@@ -36,6 +36,7 @@ from chat_server.application.use_cases import (
     ReadMarker,
     SendMessageHandler,
     SignalTypingHandler,
+    WentOffline,
 )
 from chat_server.domain.model import UserRef, UserType
 
@@ -137,9 +138,13 @@ class Core:
     async def connect(self, user: UserRef, connection_id: str) -> None:
         await self.publisher.publish((await self.tracker.connect(user, connection_id)).events)
 
-    async def disconnect(self, user: UserRef, connection_id: str) -> None:
-        outcome = await self.tracker.disconnect(user, connection_id)
-        await self.publisher.publish(outcome.events)
+    async def disconnect(self, user: UserRef, connection_id: str, settle: bool = True
+                         ) -> WentOffline | None:
+        """The last connection closing; ``settle``: the offline delay passed at once."""
+        went = (await self.tracker.disconnect(user, connection_id)).result
+        if went is not None and settle:
+            await self.publisher.publish((await self.tracker.settle(went)).events)
+        return went
 
 
 def build_core(chats: Any = None, messages: Any = None) -> Core:

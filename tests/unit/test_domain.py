@@ -14,6 +14,7 @@ from chat_server.domain.model import (
     Message,
     MessageContent,
     ProductSnapshot,
+    UrlPolicy,
     UserRef,
     UserType,
     validate_client_message_id,
@@ -64,9 +65,44 @@ def test_a_snapshot_merge_keeps_what_an_update_leaves_out():
     assert stored.merged(ProductSnapshot(store_name="S")) == ProductSnapshot(
         product_name="Lamp", product_price=10, store_name="S")
     assert stored.merged(None) is stored
-    assert [e.field for e in ProductSnapshot(store_logo_url="ftp://x").validate()] == [
+    assert [e.field for e in ProductSnapshot(store_logo_url="ftp://x").validate(UrlPolicy())] == [
         "store_logo_url"]
-    assert ProductSnapshot(customer_name="n" * 2049).validate() != []
+    assert ProductSnapshot(customer_name="n" * 2049).validate(UrlPolicy()) != []
+
+
+def test_each_side_writes_only_its_own_display_fields():
+    everything = ProductSnapshot(
+        product_name="P", product_image_url="https://i/p.png", product_price="1",
+        store_name="S", store_logo_url="https://i/s.png", customer_name="C",
+        customer_profile_pic="https://i/c.png")
+    assert everything.written_by(UserType.CUSTOMER, opening=True) == ProductSnapshot(
+        product_name="P", product_image_url="https://i/p.png", product_price="1",
+        customer_name="C", customer_profile_pic="https://i/c.png")
+    assert everything.written_by(UserType.CUSTOMER, opening=False) == ProductSnapshot(
+        customer_name="C", customer_profile_pic="https://i/c.png")
+    assert everything.written_by(UserType.VENDOR, opening=False) == ProductSnapshot(
+        product_name="P", product_image_url="https://i/p.png", product_price="1",
+        store_name="S", store_logo_url="https://i/s.png")
+    assert ProductSnapshot(store_name="S").written_by(UserType.CUSTOMER, opening=True) is None
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://cdn.shop.example/a.png", True),
+    ("https://shop.example/a.png", True),
+    ("https://evil.example/a.png", False),
+    ("https://shop.example.evil.example/a.png", False),
+    ("http://cdn.shop.example/a.png", False),
+    ("https:///a.png", False),
+    ("javascript:alert(1)", False),
+])
+def test_urls_must_be_https_on_the_allowed_hosts(url: str, allowed: bool):
+    policy = UrlPolicy(frozenset({"shop.example"}))
+    assert policy.allows(url) is allowed
+    assert UrlPolicy().allows("https://anything.example/x") is True
+    assert UrlPolicy().allows("http://anything.example/x") is False
+    loopback = UrlPolicy(allow_http_loopback=True)
+    assert loopback.allows("http://127.0.0.1:8000/static/x.svg") is True
+    assert loopback.allows("http://example.com/x") is False
 
 
 def chat() -> Chat:

@@ -13,6 +13,7 @@ import pytest
 
 import chat_server
 from chat_server.adapters.memory import InMemoryRateLimiter
+from chat_server.adapters.system import ObjectIdGenerator
 from chat_server.application.ports import RateKind, RateLimit
 from chat_server.application.use_cases import Caller
 from chat_server.domain.model import Chat, ChatKey, Message, ProductSnapshot, UserRef, UserType
@@ -53,12 +54,27 @@ def test_both_claim_shapes_name_the_user(claims: dict[str, object]):
     ({"sub": "x2", "userType": "customer"}, SECRET, "Invalid token"),
     ({"sub": "2", "userType": "admin"}, SECRET, "Unauthorized"),
     ({"sub": "2"}, SECRET, "Unauthorized"),
+    ({"sub": "2", "userType": "customer", "exp": 10**400}, SECRET, "Invalid token"),
+    ({"sub": "2", "userType": "customer", "exp": True}, SECRET, "Invalid token"),
+    ({"sub": "2", "userType": "customer", "exp": 1e400}, SECRET, "Invalid token"),
+    ({"sub": "2", "userType": "customer", "iat": 1e400}, SECRET, "Invalid token"),
+    ({"sub": "002", "userType": "customer"}, SECRET, "Invalid token"),
+    ({"sub": "+2", "userType": "customer"}, SECRET, "Invalid token"),
 ])
 def test_bad_tokens_are_refused_with_the_protocols_messages(
     claims: dict[str, object], secret: str, message: str
 ):
     with pytest.raises(TokenRejected, match=message):
         TokenVerifier(SECRET, ["HS256"]).verify(token(claims, secret))
+
+
+def test_ids_are_24_hex_and_carry_64_random_bits():
+    generator = ObjectIdGenerator()
+    ids = [generator.new_id() for _ in range(1000)]
+    assert all(len(i) == 24 and int(i, 16) >= 0 for i in ids)
+    assert len({i[8:] for i in ids}) == 1000  # no counter, no per-process constant
+    suffixes = [int(i[8:], 16) for i in ids]
+    assert len({s >> 56 for s in suffixes}) > 200  # the high random byte varies too
 
 
 def test_exp_is_required_and_audience_is_enforced_when_configured():

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from core_fakes import CUSTOMER, VENDOR, Core, caller
 
+from chat_server.adapters.memory import InMemoryRateLimiter
 from chat_server.application.events import (
     ChatOpened,
     MessageDeleted,
@@ -16,7 +17,7 @@ from chat_server.application.events import (
     ReadReceipt,
     TypingChanged,
 )
-from chat_server.application.ports import Channel
+from chat_server.application.ports import Channel, RateKind, RateLimit
 from chat_server.application.use_cases import (
     OFFLINE_MESSAGES_LIMIT,
     ChatRef,
@@ -27,6 +28,7 @@ from chat_server.application.use_cases import (
     JoinChat,
     MarkAsRead,
     SendMessage,
+    SendMessageHandler,
     SentMessage,
     SignalTyping,
 )
@@ -37,10 +39,11 @@ from chat_server.domain.errors import (
     NoSharedChat,
     NotAChatParticipant,
     NotTheSender,
+    RateLimitExceeded,
     StorageUnavailable,
     UserNotOnline,
 )
-from chat_server.domain.model import ProductSnapshot, UserRef, UserType
+from chat_server.domain.model import ChatKey, ProductSnapshot, UserRef, UserType
 
 STRANGER = UserRef(UserType.CUSTOMER, 99)
 
@@ -191,12 +194,49 @@ async def test_invalid_content_is_refused_and_nothing_is_stored(
     assert core.notifier.published == []
 
 
-async def test_display_fields_refresh_the_snapshot(core: Core):
-    chat = (await send(core, snapshot=ProductSnapshot(product_name="Lamp", product_price=10)
-                       )).chat
-    later = await send(core, ref=ChatRef(chat.id),
-                       snapshot=ProductSnapshot(product_price="12.50"))
-    assert later.chat.snapshot == ProductSnapshot(product_name="Lamp", product_price="12.50")
+async def test_display_fields_refresh_the_snapshot_but_only_each_sides_own(core: Core):
+    chat = (await send(core, snapshot=ProductSnapshot(
+        product_name="Lamp", product_price=10, customer_name="Ann", store_name="Fake store",
+    ))).chat
+    # The first message sets the product; the customer cannot name the vendor's store.
+    assert chat.snapshot == ProductSnapshot(product_name="Lamp", product_price=10,
+                                            customer_name="Ann")
+    later = await send(core, ref=ChatRef(chat.id), snapshot=ProductSnapshot(
+        product_price="0.01", customer_name="Anna"))
+    assert later.chat.snapshot == ProductSnapshot(product_name="Lamp", product_price=10,
+                                                  customer_name="Anna")
+    vendor = await send(core, VENDOR, ref=ChatRef(chat.id), snapshot=ProductSnapshot(
+        product_price="12.50", store_name="Lights", customer_name="Renamed"))
+    assert vendor.chat.snapshot == ProductSnapshot(
+        product_name="Lamp", product_price="12.50", customer_name="Anna", store_name="Lights")
+
+
+async def test_display_urls_of_the_other_side_are_ignored_and_own_ones_must_be_https(core: Core):
+    chat = (await send(core, snapshot=ProductSnapshot(store_logo_url="http://tracker/x"))).chat
+    assert chat.snapshot.store_logo_url is None
+    with pytest.raises(InvalidInput) as refused:
+        await send(core, ref=ChatRef(chat.id),
+                   snapshot=ProductSnapshot(customer_profile_pic="http://tracker/me.png"))
+    assert [e.field for e in refused.value.errors] == ["customer_profile_pic"]
+    with pytest.raises(InvalidInput):
+        await send(core, ref=ChatRef(chat.id), images=["http://tracker/pixel.gif"])
+
+
+async def test_opening_chats_takes_from_the_new_chat_bucket(core: Core):
+    limiter = InMemoryRateLimiter({RateKind.NEW_CHAT: RateLimit(0.0001, 2)})
+    handler = SendMessageHandler(chats=core.chats, messages=core.messages,
+                                 presence=core.presence, clock=core.clock, ids=core.ids,
+                                 limiter=limiter)
+    for product in ("a", "b"):
+        await handler(SendMessage(caller(CUSTOMER), ChatRef(product_id=product, recipient_id=2),
+                                  text="hi"))
+    with pytest.raises(RateLimitExceeded):
+        await handler(SendMessage(caller(CUSTOMER), ChatRef(product_id="c", recipient_id=2),
+                                  text="hi"))
+    # Messages in open chats are not limited by it.
+    await handler(SendMessage(caller(CUSTOMER), ChatRef(product_id="a", recipient_id=2),
+                              text="again"))
+    assert await core.chats.find(ChatKey("c", CUSTOMER.id, VENDOR.id)) is None
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -324,6 +364,33 @@ async def test_presence_is_announced_once_per_user_across_devices(core: Core):
     offline = core.notifier.of(PresenceChanged)[-1]
     assert offline == PresenceChanged(CUSTOMER, False, core.clock.at, [VENDOR])
     assert await core.last_seen.get(CUSTOMER) == core.clock.at
+
+
+async def test_a_reload_announces_nothing_and_writes_no_last_seen(core: Core):
+    await send(core)
+    await core.connect(CUSTOMER, "tab")
+    core.notifier.clear()
+    went = await core.disconnect(CUSTOMER, "tab", settle=False)
+    assert went is not None and core.notifier.published == []
+    await core.connect(CUSTOMER, "tab-again")  # back before the offline delay passed
+    await core.publisher.publish((await core.tracker.settle(went)).events)
+    assert core.notifier.published == []
+    assert await core.last_seen.get(CUSTOMER) is None
+    await core.disconnect(CUSTOMER, "tab-again")
+    [offline] = core.notifier.of(PresenceChanged)
+    assert not offline.online and await core.last_seen.get(CUSTOMER) == core.clock.at
+
+
+async def test_a_customers_presence_reaches_only_vendors_it_wrote_to(core: Core):
+    await send(core, VENDOR, "unsolicited")  # the vendor wrote first; the customer did not
+    await core.connect(CUSTOMER, "c")
+    assert core.notifier.of(PresenceChanged) == []
+    with pytest.raises(NoSharedChat):
+        await core.check_presence(CheckOnlinePresence(caller(VENDOR), CUSTOMER))
+    status = await core.check_presence(CheckOnlinePresence(caller(CUSTOMER), VENDOR))
+    assert not status.online  # a vendor is public-facing to its customers
+    await send(core, CUSTOMER, "answer")
+    assert (await core.check_presence(CheckOnlinePresence(caller(VENDOR), CUSTOMER))).online
 
 
 async def test_presence_is_only_told_about_counterparts(core: Core):

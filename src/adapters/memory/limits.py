@@ -39,6 +39,16 @@ class InMemoryRateLimiter:
             self._prune(now)
         return True
 
+    async def charge(self, user: UserRef, kind: RateKind, tokens: int) -> None:
+        limit = self._limits.get(kind)
+        if limit is None or tokens <= 0:
+            return
+        now = self._monotonic()
+        key = (user, kind)
+        left, since = self._buckets.get(key, (float(limit.burst), now))
+        left = min(float(limit.burst), left + (now - since) * limit.per_second)
+        self._buckets[key] = (max(-float(limit.burst), left - tokens), now)
+
     def _prune(self, now: float) -> None:
         """Drop buckets that have refilled completely: they hold no information."""
         for key, (tokens, since) in list(self._buckets.items()):

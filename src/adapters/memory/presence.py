@@ -13,6 +13,7 @@ from chat_server.domain.model import UserRef
 class InMemoryPresenceRegistry:
     def __init__(self) -> None:
         self._connections: dict[tuple[UserRef, Channel], set[str]] = {}
+        self._announced: set[UserRef] = set()
         self._waiters: defaultdict[tuple[UserRef, Channel], list[asyncio.Future[None]]] = (
             defaultdict(list)
         )
@@ -43,6 +44,21 @@ class InMemoryPresenceRegistry:
     async def is_connected(self, user: UserRef, channel: Channel) -> bool:
         return (user, channel) in self._connections
 
+    async def holds_locally(self, user: UserRef, channel: Channel) -> bool:
+        return (user, channel) in self._connections  # one node: every connection is ours
+
+    async def count(self, user: UserRef, channel: Channel) -> int:
+        return len(self._connections.get((user, channel), ()))
+
+    async def announce(self, user: UserRef, online: bool) -> bool:
+        if online == (user in self._announced):
+            return False
+        if online:
+            self._announced.add(user)
+        else:
+            self._announced.discard(user)
+        return True
+
     async def wait_connected(self, user: UserRef, channel: Channel, timeout: float) -> bool:
         key = (user, channel)
         if key in self._connections:
@@ -60,7 +76,6 @@ class InMemoryPresenceRegistry:
                 waiters.remove(waiter)
                 if not waiters:
                     del self._waiters[key]
-
 
     async def expired(self, limit: int) -> list[ExpiredConnection]:
         return []  # one node: every connection is this process's own

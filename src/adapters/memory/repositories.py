@@ -28,6 +28,8 @@ class InMemoryChatRepository:
         self._by_key: dict[ChatKey, str] = {}
         self._by_user: defaultdict[UserRef, list[str]] = defaultdict(list)
         self._pairs: set[tuple[int, int]] = set()
+        # (customer, vendor) pairs where the customer wrote: who sees a customer's presence.
+        self._written: set[tuple[int, int]] = set()
 
     async def get(self, chat_id: str) -> Chat | None:
         return self._chats.get(chat_id)
@@ -64,6 +66,8 @@ class InMemoryChatRepository:
     ) -> Chat:
         chat = self._require(chat_id).with_message(sender, seq, message_id, at, snapshot)
         self._chats[chat_id] = chat
+        if chat.customer_sent_seq > 0:
+            self._written.add((chat.customer_id, chat.vendor_id))
         return chat
 
     async def mark_read(self, chat_id: str, reader: UserType) -> tuple[Chat, Chat]:
@@ -86,18 +90,22 @@ class InMemoryChatRepository:
             chats = (c for c in chats if (c.last_message_at, c.id) < bound)
         return heapq.nlargest(limit, chats, key=lambda c: (c.last_message_at, c.id))
 
-    async def shares_chat(self, a: UserRef, b: UserRef) -> bool:
-        if a.type is b.type:
+    async def sees_presence_of(self, viewer: UserRef, subject: UserRef) -> bool:
+        if viewer.type is subject.type:
             return False
-        customer, vendor = (a, b) if a.type is UserType.CUSTOMER else (b, a)
-        return (customer.id, vendor.id) in self._pairs
+        if subject.type is UserType.VENDOR:
+            return (viewer.id, subject.id) in self._pairs
+        return (subject.id, viewer.id) in self._written
 
-    async def counterparts(self, user: UserRef, limit: int) -> list[UserRef]:
+    async def presence_audience(self, subject: UserRef, limit: int) -> list[UserRef]:
         seen: dict[UserRef, None] = {}
         if limit <= 0:
             return []
-        for chat_id in reversed(self._by_user.get(user, ())):
-            seen[self._chats[chat_id].counterpart(user)] = None
+        for chat_id in reversed(self._by_user.get(subject, ())):
+            chat = self._chats[chat_id]
+            if subject.type is UserType.CUSTOMER and chat.customer_sent_seq == 0:
+                continue
+            seen[chat.counterpart(subject)] = None
             if len(seen) >= limit:
                 break
         return list(seen)
@@ -140,7 +148,7 @@ class InMemoryMessageRepository:
             else:  # out of seq order: only when stored by hand, never on the send path
                 ordered = sorted([*unread, message.id], key=lambda i: self._messages[i].seq)
                 log.unread[message.recipient.type] = deque(ordered)
-        if message.delivered_at is None:
+        if message.awaiting_delivery and not message.deleted:
             self._undelivered[message.recipient][message.id] = None
 
     async def get(self, message_id: str) -> Message | None:
@@ -206,9 +214,10 @@ class InMemoryMessageRepository:
     async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None:
         for message_id in message_ids:
             message = self._messages.get(message_id)
-            if message is None or message.delivered_at is not None:
+            if message is None or not message.awaiting_delivery:
                 continue
-            self._messages[message_id] = attrs.evolve(message, delivered_at=at)
+            self._messages[message_id] = attrs.evolve(
+                message, delivered_at=message.delivered_at or at, awaiting_delivery=False)
             pending = self._undelivered.get(message.recipient)
             if pending is not None:
                 pending.pop(message_id, None)

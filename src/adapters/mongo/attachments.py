@@ -25,7 +25,7 @@ from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
-from chat_server.adapters.mongo.client import translate_outages
+from chat_server.adapters.mongo.client import STORAGE_TIMEOUT_S, translate_outages
 from chat_server.adapters.mongo.documents import new_oid, oid
 from chat_server.domain.errors import FieldError
 from chat_server.domain.media import Attachment, AttachmentsNotClaimable, MediaKind
@@ -66,7 +66,9 @@ def _attachment_from(doc: Document) -> Attachment:
 
 
 class MongoAttachmentRepository:
-    def __init__(self, db: AsyncIOMotorDatabase[Any]) -> None:
+    def __init__(self, db: AsyncIOMotorDatabase[Any], timeout_s: float = STORAGE_TIMEOUT_S
+                 ) -> None:
+        self.timeout_s = timeout_s  # bounds every call (translate_outages)
         self._attachments = db["attachments"]
 
     @translate_outages

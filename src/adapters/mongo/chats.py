@@ -18,7 +18,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from chat_server.adapters.mongo.client import translate_outages
+from chat_server.adapters.mongo.client import STORAGE_TIMEOUT_S, translate_outages
 from chat_server.adapters.mongo.documents import Document, new_oid, oid, side
 from chat_server.application.ports import ChatCursor
 from chat_server.domain.errors import ChatNotFound
@@ -99,7 +99,9 @@ class MongoChatRepository:
     read watermarks and unread counts, and its last message, so that listing chats never
     reads messages."""
 
-    def __init__(self, db: AsyncIOMotorDatabase[Any]) -> None:
+    def __init__(self, db: AsyncIOMotorDatabase[Any], timeout_s: float = STORAGE_TIMEOUT_S
+                 ) -> None:
+        self.timeout_s = timeout_s  # bounds every call (translate_outages)
         self._chats = db["chats"]
 
     @translate_outages
@@ -268,27 +270,33 @@ class MongoChatRepository:
         return [_chat_from(doc) async for doc in cursor]
 
     @translate_outages
-    async def shares_chat(self, a: UserRef, b: UserRef) -> bool:
-        if a.type is b.type:
+    async def sees_presence_of(self, viewer: UserRef, subject: UserRef) -> bool:
+        if viewer.type is subject.type:
             return False
-        customer, vendor = (a, b) if a.type is UserType.CUSTOMER else (b, a)
-        # Covered by the prefix of chat_key: no document is read.
-        doc = await self._chats.find_one(
-            {"customer_id": customer.id, "vendor_id": vendor.id},
-            projection={"_id": 0, "vendor_id": 1})
+        customer, vendor = (viewer, subject) if subject.type is UserType.VENDOR else (
+            subject, viewer)
+        query: Document = {"customer_id": customer.id, "vendor_id": vendor.id}
+        if subject.type is UserType.CUSTOMER:
+            # On the chat_key prefix: reads the pair's chats (one per product) only.
+            query["customer_sent_seq"] = {"$gt": 0}
+            doc = await self._chats.find_one(query, projection={"_id": 1})
+        else:  # covered by the prefix of chat_key: no document is read
+            doc = await self._chats.find_one(query, projection={"_id": 0, "vendor_id": 1})
         return doc is not None
 
     @translate_outages
-    async def counterparts(self, user: UserRef, limit: int) -> list[UserRef]:
-        # Walk the user's chats, most recent first, until ``limit`` distinct counterparts:
-        # the cost is what is walked, never more than the user's chats.
+    async def presence_audience(self, subject: UserRef, limit: int) -> list[UserRef]:
+        # Walk the subject's chats, most recent first, until ``limit`` distinct users: the
+        # cost is what is walked, never more than the subject's chats.
         if limit <= 0:
             return []
-        other = user.type.other
+        other = subject.type.other
         field = f"{side(other)}_id"
-        cursor = self._chats.find(
-            {f"{side(user.type)}_id": user.id}, projection={"_id": 0, field: 1},
-        ).sort([("last_message_at", DESCENDING), ("_id", DESCENDING)])
+        query: Document = {f"{side(subject.type)}_id": subject.id}
+        if subject.type is UserType.CUSTOMER:
+            query["customer_sent_seq"] = {"$gt": 0}  # only the vendors they wrote to
+        cursor = self._chats.find(query, projection={"_id": 0, field: 1}).sort(
+            [("last_message_at", DESCENDING), ("_id", DESCENDING)])
         seen: dict[int, None] = {}
         try:
             async for doc in cursor:
@@ -298,5 +306,3 @@ class MongoChatRepository:
         finally:
             await cursor.close()
         return [UserRef(other, user_id) for user_id in seen]
-
-

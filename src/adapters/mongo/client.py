@@ -36,20 +36,37 @@ MONGO_DOWN = (ConnectionFailure,)
 # wait_for_mongo pings again after this long; readiness pings give up after this long.
 RETRY_INTERVAL_S = 0.5
 READY_TIMEOUT_S = 1.0
+# Every storage call of a request is bounded by this (CHAT_STORAGE_TIMEOUT_S): a stalled
+# MongoDB is a 503, never a request that hangs.
+STORAGE_TIMEOUT_S = 5.0
 
 
 def translate_outages(
     method: Callable[P, Coroutine[Any, Any, T]],
 ) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Raise ``StorageUnavailable`` (a 503 for the client) for a MongoDB that does not
-    answer; every other error is a bug or a contract case and propagates as it is."""
+    """Bound the call by the adapter's ``timeout_s`` and raise ``StorageUnavailable`` (a
+    503 for the client) for a MongoDB that does not answer in time; every other error is
+    a bug or a contract case and propagates as it is.
+
+    ``pymongo.timeout`` bounds server selection, connection checkout and every command of
+    the call together; motor copies the context into its worker thread, so it applies
+    there too, and a call that waited for a worker thread meets its deadline at once.
+    """
 
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        timeout_s = getattr(args[0], "timeout_s", STORAGE_TIMEOUT_S) if args else None
         try:
-            return await method(*args, **kwargs)
+            with pymongo.timeout(timeout_s):
+                return await method(*args, **kwargs)
         except MONGO_DOWN as exc:
             raise StorageUnavailable(f"MongoDB does not answer: {_first_line(exc)}") from exc
+        except PyMongoError as exc:
+            if exc.timeout:  # e.g. ExecutionTimeout: the deadline passed on the server
+                raise StorageUnavailable(
+                    f"MongoDB did not answer within {timeout_s:g} s: {_first_line(exc)}"
+                ) from exc
+            raise
 
     return wrapper
 
@@ -134,10 +151,10 @@ async def wait_for_mongo(client: AsyncIOMotorClient[Any], timeout_s: float) -> N
 INDEXES: dict[str, list[IndexModel]] = {
     "chats": [
         # Uniqueness of a chat (open / find). Customer and vendor lead so that the prefix
-        # (customer_id, vendor_id) also answers shares_chat and a customer's counterparts.
+        # (customer_id, vendor_id) also answers sees_presence_of and a customer's audience.
         IndexModel([("customer_id", ASCENDING), ("vendor_id", ASCENDING),
                     ("product_id", ASCENDING)], unique=True, name="chat_key"),
-        # A user's chats, most recent first, ties by _id: page_for and counterparts.
+        # A user's chats, most recent first, ties by _id: page_for and presence_audience.
         IndexModel([("customer_id", ASCENDING), ("last_message_at", DESCENDING),
                     ("_id", DESCENDING)], name="customer_chats"),
         IndexModel([("vendor_id", ASCENDING), ("last_message_at", DESCENDING),

@@ -21,6 +21,7 @@ from chat_server.application.media import StoredMedia
 from chat_server.domain.media import STORED_MIMES, Variant, is_media_id
 
 BUCKET = "media"
+TRANSFER_TIMEOUT_S = 60.0
 
 
 def _filename(media_id: str, variant: Variant) -> str:
@@ -28,8 +29,11 @@ def _filename(media_id: str, variant: Variant) -> str:
 
 
 class GridFSMediaStore:
-    def __init__(self, db: AsyncIOMotorDatabase[Any], bucket_name: str = BUCKET) -> None:
+    def __init__(self, db: AsyncIOMotorDatabase[Any], bucket_name: str = BUCKET,
+                 timeout_s: float = TRANSFER_TIMEOUT_S) -> None:
         self._bucket = AsyncIOMotorGridFSBucket(db, bucket_name=bucket_name)
+        # A whole file moves within this (translate_outages): more than a single command.
+        self.timeout_s = timeout_s
 
     @translate_outages
     async def put(self, media_id: str, variant: Variant, data: bytes, mime: str) -> None:

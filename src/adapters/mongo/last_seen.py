@@ -7,13 +7,15 @@ from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
-from chat_server.adapters.mongo.client import translate_outages
+from chat_server.adapters.mongo.client import STORAGE_TIMEOUT_S, translate_outages
 from chat_server.adapters.mongo.documents import user_key
 from chat_server.domain.model import UserRef
 
 
 class MongoLastSeenRepository:
-    def __init__(self, db: AsyncIOMotorDatabase[Any]) -> None:
+    def __init__(self, db: AsyncIOMotorDatabase[Any], timeout_s: float = STORAGE_TIMEOUT_S
+                 ) -> None:
+        self.timeout_s = timeout_s  # bounds every call (translate_outages)
         self._last_seen = db["last_seen"]
 
     @translate_outages

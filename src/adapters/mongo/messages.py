@@ -18,7 +18,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from chat_server.adapters.mongo.client import translate_outages
+from chat_server.adapters.mongo.client import STORAGE_TIMEOUT_S, translate_outages
 from chat_server.adapters.mongo.documents import Document, new_oid, oid, side, user_key
 from chat_server.domain.errors import DuplicateClientMessageId
 from chat_server.domain.model import Message, UserRef, UserType
@@ -40,6 +40,7 @@ def _message_from(doc: Document) -> Message:
         updated_at=doc["updated_at"],
         read_at=doc.get("read_at"),
         delivered_at=doc.get("delivered_at"),
+        awaiting_delivery="pending_for" in doc,
         recipient_online=doc.get("recipient_online", False),
         client_message_id=doc.get("client_message_id"),
         opened_chat=doc.get("opened_chat", False),
@@ -75,7 +76,7 @@ def _message_to(m: Message) -> Document:
         doc["dedup_key"] = f"id|{m.id}"
     if m.read_at is None and not m.deleted:
         doc["unread_for"] = side(m.recipient.type)
-    if m.delivered_at is None and not m.deleted:
+    if m.awaiting_delivery and not m.deleted:
         doc["pending_for"] = _pending_key(m.recipient)
     return doc
 
@@ -98,7 +99,9 @@ class MongoMessageRepository:
     """The ``messages`` collection: one document per message, deleted ones kept (their
     seq stays taken) with text and images erased."""
 
-    def __init__(self, db: AsyncIOMotorDatabase[Any]) -> None:
+    def __init__(self, db: AsyncIOMotorDatabase[Any], timeout_s: float = STORAGE_TIMEOUT_S
+                 ) -> None:
+        self.timeout_s = timeout_s  # bounds every call (translate_outages)
         self._messages = db["messages"]
 
     @translate_outages
@@ -202,11 +205,13 @@ class MongoMessageRepository:
 
     @translate_outages
     async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None:
+        # Only messages still awaiting delivery; one already emitted keeps its delivered_at.
         keys = list(dict.fromkeys(k for k in map(oid, message_ids) if k is not None))
         if keys:
             await self._messages.update_many(
-                {"_id": {"$in": keys}, "delivered_at": None},
-                {"$set": {"delivered_at": at}, "$unset": {"pending_for": ""}},
+                {"_id": {"$in": keys}, "pending_for": {"$exists": True}},
+                [{"$set": {"delivered_at": {"$ifNull": ["$delivered_at", at]}}},
+                 {"$unset": "pending_for"}],
             )
 
 

@@ -15,21 +15,25 @@ from chat_server.domain.model import UserRef
 logger = logging.getLogger("chat_server.redis")
 
 # A token bucket in one atomic step, on Redis' clock so that nodes need not agree on time.
-# KEYS[1] bucket; ARGV rate per second, burst. Returns 1 when a token was taken.
+# KEYS[1] bucket; ARGV rate per second, burst, tokens to take, whether to take them whatever
+# is left (a charge: down to minus the burst). Returns 1 when the tokens were taken.
 _TAKE_TOKEN = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local force = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1])
 local at = tonumber(state[2])
 if tokens == nil then tokens = burst; at = t end
 tokens = math.min(burst, tokens + math.max(0, t - at) * rate)
 local taken = 0
-if tokens >= 1 then tokens = tokens - 1; taken = 1 end
+if force == 1 then tokens = math.max(-burst, tokens - cost); taken = 1
+elseif tokens >= cost then tokens = tokens - cost; taken = 1 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(t))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+redis.call('EXPIRE', KEYS[1], math.ceil(2 * burst / rate) + 1)
 return taken
 """
 
@@ -48,13 +52,31 @@ class RedisRateLimiter:
         limit = self._limits.get(kind)
         if limit is None:
             return True
-        key = f"chat:rate:{kind.value}:{user.type.value}:{user.id}"
         try:
-            taken = await self._script(keys=[key], args=[limit.per_second, limit.burst])
+            taken = await self._take(user, kind, limit, 1, force=False)
         except REDIS_DOWN as exc:
             self._outage.failed(exc)
             return await self._local.acquire(user, kind)
         self._outage.succeeded()
+        return taken
+
+    async def charge(self, user: UserRef, kind: RateKind, tokens: int) -> None:
+        limit = self._limits.get(kind)
+        if limit is None or tokens <= 0:
+            return
+        try:
+            await self._take(user, kind, limit, tokens, force=True)
+        except REDIS_DOWN as exc:
+            self._outage.failed(exc)
+            await self._local.charge(user, kind, tokens)
+            return
+        self._outage.succeeded()
+
+    async def _take(self, user: UserRef, kind: RateKind, limit: RateLimit, tokens: int,
+                    force: bool) -> bool:
+        key = f"chat:rate:{kind.value}:{user.type.value}:{user.id}"
+        taken = await self._script(
+            keys=[key], args=[limit.per_second, limit.burst, tokens, 1 if force else 0])
         return bool(taken)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 
 import redis.asyncio as aioredis
 
@@ -24,8 +25,9 @@ logger = logging.getLogger("chat_server.redis")
 INDEX = "chat:presence:leases"
 POLL_S = 0.05
 
-# KEYS: user set, index, flag. ARGV: connection id, index member, ttl ms.
-# Returns 1 when the user had no live connection before (0 -> 1).
+# KEYS: user set, index, flag, announced flag. ARGV: connection id, index member, ttl ms.
+# Returns 1 when the user had no live connection before (0 -> 1). The announced flag (the
+# user was told online) lives as long as the leases that keep the user online.
 _LEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -39,6 +41,7 @@ redis.call('PEXPIRE', KEYS[1], ttl * 3)
 local first = 0
 if live == 0 and redis.call('SET', KEYS[3], '1', 'NX', 'PX', ttl * 3) then first = 1 end
 redis.call('PEXPIRE', KEYS[3], ttl * 3)
+redis.call('PEXPIRE', KEYS[4], ttl * 3)
 return first
 """
 
@@ -74,6 +77,10 @@ def _keys(user: UserRef, channel: Channel) -> tuple[str, str]:
     return base, f"{base}:on"
 
 
+def _announced_key(user: UserRef) -> str:
+    return f"chat:presence:announced:{user.type.value}:{user.id}"
+
+
 def _index_member(user: UserRef, connection_id: str, channel: Channel) -> str:
     return f"{channel.value}|{user.type.value}|{user.id}|{connection_id}"
 
@@ -104,6 +111,7 @@ class RedisPresenceRegistry:
         self._expired = client.register_script(_EXPIRED)
         self._live = client.register_script(_LIVE)
         self._local: dict[tuple[str, Channel], UserRef] = {}
+        self._local_counts: Counter[tuple[UserRef, Channel]] = Counter()
         self._outage = OutageLog(logger, "presence")
         self._renewer: asyncio.Task[None] | None = None
 
@@ -121,13 +129,15 @@ class RedisPresenceRegistry:
                 await self.remove(user, connection_id, channel)
 
     def _local_count(self, user: UserRef, channel: Channel) -> int:
-        return sum(1 for (_, ch), u in self._local.items() if u == user and ch is channel)
+        return self._local_counts[(user, channel)]
 
     async def add(self, user: UserRef, connection_id: str, channel: Channel) -> bool:
-        self._local[(connection_id, channel)] = user
+        if (connection_id, channel) not in self._local:
+            self._local[(connection_id, channel)] = user
+            self._local_counts[(user, channel)] += 1
         key, flag = _keys(user, channel)
         try:
-            first = await self._lease(keys=[key, INDEX, flag], args=[
+            first = await self._lease(keys=[key, INDEX, flag, _announced_key(user)], args=[
                 connection_id, _index_member(user, connection_id, channel), self._ttl_ms])
         except REDIS_DOWN as exc:
             self._outage.failed(exc)
@@ -137,6 +147,10 @@ class RedisPresenceRegistry:
 
     async def remove(self, user: UserRef, connection_id: str, channel: Channel) -> bool:
         known = self._local.pop((connection_id, channel), None) is not None
+        if known:
+            self._local_counts[(user, channel)] -= 1
+            if self._local_counts[(user, channel)] <= 0:
+                del self._local_counts[(user, channel)]
         key, flag = _keys(user, channel)
         try:
             last = await self._release(keys=[key, INDEX, flag], args=[
@@ -148,14 +162,31 @@ class RedisPresenceRegistry:
         return bool(last)
 
     async def is_connected(self, user: UserRef, channel: Channel) -> bool:
+        return await self.count(user, channel) > 0
+
+    async def holds_locally(self, user: UserRef, channel: Channel) -> bool:
+        return self._local_count(user, channel) > 0
+
+    async def count(self, user: UserRef, channel: Channel) -> int:
         key, _ = _keys(user, channel)
         try:
             live = await self._live(keys=[key])
         except REDIS_DOWN as exc:
             self._outage.failed(exc)
-            return self._local_count(user, channel) > 0
+            return self._local_count(user, channel)
         self._outage.succeeded()
-        return bool(live)
+        return int(live)
+
+    async def announce(self, user: UserRef, online: bool) -> bool:
+        key = _announced_key(user)
+        try:
+            changed = bool(await self._client.set(key, "1", nx=True, px=self._ttl_ms * 3)
+                           if online else await self._client.delete(key))
+        except REDIS_DOWN as exc:
+            self._outage.failed(exc)
+            return True  # tell rather than stay silent; a repeat is harmless
+        self._outage.succeeded()
+        return changed
 
     async def wait_connected(self, user: UserRef, channel: Channel, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -198,7 +229,7 @@ class RedisPresenceRegistry:
             async with self._client.pipeline(transaction=False) as pipe:
                 for (connection_id, channel), user in list(self._local.items()):
                     key, flag = _keys(user, channel)
-                    await self._lease(keys=[key, INDEX, flag], args=[
+                    await self._lease(keys=[key, INDEX, flag, _announced_key(user)], args=[
                         connection_id, _index_member(user, connection_id, channel),
                         self._ttl_ms], client=pipe)
                 await pipe.execute()

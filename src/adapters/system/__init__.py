@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from datetime import UTC, datetime
@@ -16,15 +15,14 @@ class SystemClock:
 
 
 class ObjectIdGenerator:
-    """24-hex ids in MongoDB's ObjectId layout: 4 bytes of seconds, 5 random bytes of this
-    process, a 3-byte counter; so ids sort by creation time in every storage."""
+    """24-hex ids in MongoDB's ObjectId size: 4 bytes of seconds, then 8 random bytes.
 
-    def __init__(self) -> None:
-        self._process = os.urandom(5).hex()
-        self._counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+    The time prefix keeps ids roughly in creation order; the 64 random bits make an id
+    unguessable from any other (an ObjectId's per-process constant and counter are not).
+    """
 
     def new_id(self) -> str:
-        return f"{int(time.time()) & 0xFFFFFFFF:08x}{self._process}{next(self._counter) & 0xFFFFFF:06x}"
+        return f"{int(time.time()) & 0xFFFFFFFF:08x}{os.urandom(8).hex()}"
 
 
 if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports structurally

@@ -26,6 +26,7 @@ from chat_server.application.use_cases.presence import (
     CheckOnlinePresenceHandler,
     PresenceStatus,
     PresenceTracker,
+    WentOffline,
 )
 from chat_server.application.use_cases.reading import (
     JoinChat,
@@ -71,4 +72,5 @@ __all__ = [
     "SentMessage",
     "SignalTyping",
     "SignalTypingHandler",
+    "WentOffline",
 ]

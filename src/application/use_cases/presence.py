@@ -6,7 +6,7 @@ from datetime import datetime
 
 import attrs
 
-from chat_server.application.events import Event, Outcome, PresenceChanged
+from chat_server.application.events import Outcome, PresenceChanged
 from chat_server.application.ports import (
     Channel,
     ChatRepository,
@@ -33,7 +33,11 @@ class CheckOnlinePresence:
 
 
 class CheckOnlinePresenceHandler:
-    """Whether a user is online; only about a user who shares a chat with the caller."""
+    """Whether a user is online, and since when not.
+
+    - Only about a user whose presence the caller may see (``sees_presence_of``: a vendor
+      who shares a chat, a customer who wrote to the caller); 403 otherwise.
+    """
 
     def __init__(
         self, *, chats: ChatRepository, presence: PresenceRegistry,
@@ -44,18 +48,31 @@ class CheckOnlinePresenceHandler:
         self._last_seen = last_seen
 
     async def __call__(self, query: CheckOnlinePresence) -> PresenceStatus:
-        if not await self._chats.shares_chat(query.caller.user, query.about):
+        if not await self._chats.sees_presence_of(query.caller.user, query.about):
             raise NoSharedChat(str(query.about))
         online = await self._presence.is_connected(query.about, Channel.PRESENCE)
         last_seen = None if online else await self._last_seen.get(query.about)
         return PresenceStatus(query.about, online, last_seen)
 
 
+@attrs.frozen
+class WentOffline:
+    """A user's last presence connection closed at ``at``; whether their counterparts are
+    told is decided by ``PresenceTracker.settle`` a little later (debouncing)."""
+
+    user: UserRef
+    at: datetime
+
+
 class PresenceTracker:
     """A user is online while any of their /presence connections is open.
 
-    - The first connection (0 -> 1) announces ``online`` to every user who shares a chat;
-      the last one closing (1 -> 0) stores ``last_seen`` and announces ``offline``.
+    - The first connection (0 -> 1) announces ``online`` to the users who may see the
+      user's presence (``presence_audience``), unless they were never told otherwise.
+    - The last one closing (1 -> 0) is only a ``WentOffline``: the caller settles it after
+      the offline delay, and only a user still offline then is announced ``offline`` (with
+      ``last_seen`` stored). A reload, a network blip or a tab switch announce nothing and
+      write nothing; the announced state is kept by the registry, across nodes.
     - Several tabs and devices count separately.
     """
 
@@ -71,32 +88,46 @@ class PresenceTracker:
     async def connect(self, user: UserRef, connection_id: str) -> Outcome[None]:
         if not await self._presence.add(user, connection_id, Channel.PRESENCE):
             return Outcome(None)
+        if not await self._presence.announce(user, True):
+            return Outcome(None)  # still announced online: the offline was never told
         return await self._announce(user, True, None)
 
-    async def disconnect(self, user: UserRef, connection_id: str) -> Outcome[None]:
+    async def disconnect(self, user: UserRef, connection_id: str
+                         ) -> Outcome[WentOffline | None]:
         if not await self._presence.remove(user, connection_id, Channel.PRESENCE):
             return Outcome(None)
-        now = self._clock.now()
-        await self._last_seen.set(user, now)
-        if await self._presence.is_connected(user, Channel.PRESENCE):
-            return Outcome(None)  # came back while we stored last_seen: still online
-        return await self._announce(user, False, now)
+        return Outcome(WentOffline(user, self._clock.now()))
+
+    async def settle(self, gone: WentOffline) -> Outcome[None]:
+        """Announce ``gone`` unless the user came back meanwhile (or it was announced)."""
+        if await self._presence.is_connected(gone.user, Channel.PRESENCE):
+            return Outcome(None)
+        if not await self._presence.announce(gone.user, False):
+            return Outcome(None)
+        await self._last_seen.set(gone.user, gone.at)
+        if await self._presence.is_connected(gone.user, Channel.PRESENCE):
+            # Came back while last_seen was stored: they are online again for the others.
+            await self._presence.announce(gone.user, True)
+            return Outcome(None)
+        return await self._announce(gone.user, False, gone.at)
 
     async def _announce(self, user: UserRef, online: bool, at: datetime | None
                         ) -> Outcome[None]:
-        watchers = await self._chats.counterparts(user, PRESENCE_WATCHERS_LIMIT)
+        watchers = await self._chats.presence_audience(user, PRESENCE_WATCHERS_LIMIT)
         if not watchers:
             return Outcome(None)
         return Outcome(None, (PresenceChanged(user, online, at, watchers),))
 
-    async def reap(self, limit: int = 1000) -> Outcome[int]:
-        """Close the connections of server nodes that died: their users go offline (and
-        their counterparts learn it) unless connected elsewhere. Returns how many."""
+    async def reap(self, limit: int = 1000) -> Outcome[list[WentOffline]]:
+        """Close the connections of server nodes that died; returns the users whose last
+        presence connection that was (to settle like any other)."""
         expired = await self._presence.expired(limit)
-        events: list[Event] = []
-        for gone in expired:
-            if gone.channel is Channel.PRESENCE:
-                events += (await self.disconnect(gone.user, gone.connection_id)).events
+        gone: list[WentOffline] = []
+        for dead in expired:
+            if dead.channel is Channel.PRESENCE:
+                went = (await self.disconnect(dead.user, dead.connection_id)).result
+                if went is not None:
+                    gone.append(went)
             else:
-                await self._presence.remove(gone.user, gone.connection_id, gone.channel)
-        return Outcome(len(expired), tuple(events))
+                await self._presence.remove(dead.user, dead.connection_id, dead.channel)
+        return Outcome(gone)

@@ -12,14 +12,22 @@ from chat_server.application.ports import (
     IdGenerator,
     MessageRepository,
     PresenceRegistry,
+    RateKind,
+    RateLimiter,
 )
 from chat_server.application.use_cases.common import Caller, ChatFinder, ChatRef
-from chat_server.domain.errors import ChatNotFound, DuplicateClientMessageId, InvalidInput
+from chat_server.domain.errors import (
+    ChatNotFound,
+    DuplicateClientMessageId,
+    InvalidInput,
+    RateLimitExceeded,
+)
 from chat_server.domain.model import (
     Chat,
     Message,
     MessageContent,
     ProductSnapshot,
+    UrlPolicy,
     validate_client_message_id,
     validate_product_id,
 )
@@ -54,28 +62,37 @@ class SendMessageHandler:
     - The chat hands out the ``seq``; the message is stored; then the chat's counters and
       last-message pointer take it into account, once (``apply_message`` is idempotent).
       A failure at any step leaves at most an unused seq behind.
-    - The message counts as delivered when the recipient holds a /chat connection as it
-      is stored.
+    - ``recipient_online``: the recipient holds a /chat connection (on any node) as the
+      message is stored; it is then emitted at once (``delivered_at``). It stays awaiting
+      delivery (offered again at the recipient's next connect) unless this node holds a
+      recipient connection it is written to; another node that writes it confirms it.
+    - Display fields: each side writes only its own (``ProductSnapshot.written_by``), and
+      URLs follow the URL policy (https, allowed hosts).
+    - A send that opens a chat also takes a token from the sender's new-chat bucket.
     """
 
     def __init__(
         self, *, chats: ChatRepository, messages: MessageRepository,
         presence: PresenceRegistry, clock: Clock, ids: IdGenerator,
+        limiter: RateLimiter | None = None, urls: UrlPolicy | None = None,
     ) -> None:
         self._chats = chats
         self._messages = messages
         self._presence = presence
         self._clock = clock
         self._ids = ids
+        self._limiter = limiter
+        self._urls = urls or UrlPolicy()
         self._finder = ChatFinder(chats)
 
     async def __call__(self, cmd: SendMessage) -> Outcome[SentMessage]:
         user = cmd.caller.user
         content = self._validate(cmd)
+        refresh = cmd.snapshot.written_by(user.type, opening=False) if cmd.snapshot else None
         if cmd.client_message_id is not None:
             earlier = await self._messages.by_client_id(user, cmd.client_message_id)
             if earlier is not None:
-                return await self._replay(earlier, cmd.snapshot)
+                return await self._replay(earlier, refresh)
 
         chat = await self._finder.find(user, cmd.ref)
         opened = False
@@ -83,20 +100,26 @@ class SendMessageHandler:
             key = ChatFinder.key_of(user, cmd.ref)
             if key is None:
                 raise ChatNotFound(cmd.ref.chat_id)
+            if self._limiter is not None and not await self._limiter.acquire(
+                    user, RateKind.NEW_CHAT):
+                raise RateLimitExceeded("new chats")
+            first = cmd.snapshot.written_by(user.type, opening=True) if cmd.snapshot else None
             new_chat = Chat.open(
-                self._ids.new_id(), key, ProductSnapshot().merged(cmd.snapshot), self._clock.now()
+                self._ids.new_id(), key, ProductSnapshot().merged(first), self._clock.now()
             )
             chat, opened = await self._chats.open(new_chat)
 
         recipient = chat.counterpart(user)
         online = await self._presence.is_connected(recipient, Channel.CHAT)
+        local = online and await self._presence.holds_locally(recipient, Channel.CHAT)
         seq = await self._chats.allocate_seq(chat.id)
         now = self._clock.now()
         message = Message(
             id=self._ids.new_id(), chat_id=chat.id, seq=seq, sender=user, recipient=recipient,
             text=content.text, images=content.images, created_at=now, updated_at=now,
-            delivered_at=now if online else None, recipient_online=online,
-            client_message_id=cmd.client_message_id, opened_chat=opened,
+            delivered_at=now if online else None, awaiting_delivery=not local,
+            recipient_online=online, client_message_id=cmd.client_message_id,
+            opened_chat=opened,
         )
         try:
             await self._messages.add(message)
@@ -106,8 +129,8 @@ class SendMessageHandler:
             earlier = await self._messages.by_client_id(user, cmd.client_message_id)
             if earlier is None:  # pragma: no cover - the winner is stored before it raises
                 raise
-            return await self._replay(earlier, cmd.snapshot)
-        chat = await self._apply(message, None if opened else cmd.snapshot)
+            return await self._replay(earlier, refresh)
+        chat = await self._apply(message, None if opened else refresh)
         event: Event = ChatOpened(chat, message) if opened else MessageStored(chat, message)
         return Outcome(SentMessage(chat, message, opened), (event,))
 
@@ -117,15 +140,16 @@ class SendMessageHandler:
             snapshot,
         )
 
-    @staticmethod
-    def _validate(cmd: SendMessage) -> MessageContent:
+    def _validate(self, cmd: SendMessage) -> MessageContent:
         errors = validate_client_message_id(cmd.client_message_id)
         if cmd.ref.product_id is not None:
             errors += validate_product_id(cmd.ref.product_id)
         if cmd.snapshot is not None:
-            errors += cmd.snapshot.validate()
+            # What this side may write, at most: the other side's fields are ignored.
+            mine = cmd.snapshot.written_by(cmd.caller.user.type, opening=True)
+            errors += mine.validate(self._urls) if mine else []
         try:
-            content = MessageContent.create(cmd.text, cmd.images)
+            content = MessageContent.create(cmd.text, cmd.images, self._urls)
         except InvalidInput as exc:
             errors = exc.errors + errors
         if errors:

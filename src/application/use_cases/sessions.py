@@ -51,7 +51,8 @@ class ChatSessions:
         if pending:
             now = self._clock.now()
             await self._messages.mark_delivered([m.id for m in pending], now)
-            pending = [attrs.evolve(m, delivered_at=now) for m in pending]
+            pending = [attrs.evolve(m, delivered_at=m.delivered_at or now, awaiting_delivery=False)
+                       for m in pending]
         chats = await self._user_chats(GetUserChats(caller))
         return ChatSession(pending, more, chats)
 

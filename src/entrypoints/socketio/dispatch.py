@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from chat_server.application.bus import EventPublisher
 from chat_server.application.events import Event, Outcome
 from chat_server.application.ports import RateKind, RateLimiter
@@ -23,6 +25,7 @@ from chat_server.domain.errors import (
     NoSharedChat,
     NotAChatParticipant,
     NotTheSender,
+    RateLimitExceeded,
     StorageUnavailable,
     UserNotOnline,
 )
@@ -35,6 +38,7 @@ from chat_server.entrypoints.socketio.server import ChatSocketServer
 logger = logging.getLogger("chat_server.gateway")
 
 RATE_LIMITED_NOTICE_S = 1.0
+REQUEST_COST_BYTES = 16_384
 
 
 class RateLimited(Exception):
@@ -56,6 +60,7 @@ ERRORS: Mapping[type[Exception], tuple[int, str]] = {
     ChatNotFound: (404, "Chat was not found"),
     MessageNotFound: (404, "Message was not found"),
     RateLimited: (429, "Too many requests"),
+    RateLimitExceeded: (429, "Too many requests"),
     StorageUnavailable: (503, "Storage is unavailable, please retry shortly"),
 }
 INTERNAL_ERROR = (500, "An internal error occurred")
@@ -82,11 +87,13 @@ class Dispatcher:
     def __init__(
         self, sio: ChatSocketServer, routes: Mapping[str, Mapping[str, Route]],
         limiter: RateLimiter, publisher: EventPublisher,
+        request_cost_bytes: int = REQUEST_COST_BYTES,
     ) -> None:
         self._sio = sio
         self._routes = routes
         self._limiter = limiter
         self._publisher = publisher
+        self._cost_bytes = request_cost_bytes
 
     async def handle(self, conn: Connection, ack_id: int | None, name: str, args: list[Any]
                      ) -> None:
@@ -103,6 +110,12 @@ class Dispatcher:
             outcome = result if isinstance(result, Outcome) else Outcome(result)
             event, body = route.present(caller, outcome.result)
             await self.answer(conn, ack_id, outcome.events, event, body, route.reply)
+            if route.weighted:
+                # One token per request, plus one per request_cost_bytes of answer: a client
+                # asking for large answers (and never reading them) runs dry quickly.
+                extra = len(orjson.dumps(body)) // self._cost_bytes
+                if extra:
+                    await self._limiter.charge(conn.user, RateKind.REQUEST, extra)
         except Exception as exc:
             await self.answer_error(conn, ack_id, name, exc)
 

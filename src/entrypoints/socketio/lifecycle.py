@@ -7,18 +7,22 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import socketio
 
 from chat_server.application.bus import EventPublisher
+from chat_server.application.ports import Channel, PresenceRegistry, RateKind, RateLimiter
 from chat_server.domain.errors import StorageUnavailable, UserNotOnline
+from chat_server.domain.model import UserRef
 from chat_server.entrypoints.auth import TokenRejected, TokenVerifier, find_token
 from chat_server.entrypoints.socketio import wire
 from chat_server.entrypoints.socketio.connection import Connection, ConnState
 from chat_server.entrypoints.socketio.dispatch import Dispatcher, RateLimited
 from chat_server.entrypoints.socketio.notifier import CHAT, PRESENCE
+from chat_server.entrypoints.socketio.presence_settling import OfflineSettler
 from chat_server.entrypoints.socketio.routes import UseCases, user_chats_envelope
 from chat_server.entrypoints.socketio.server import ChatSocketServer
 
@@ -30,17 +34,31 @@ BACKLOG_LIMIT = 64
 SETUP_WAIT_S = 10.0
 
 
+def _refused(status: int, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """A refused CONNECT: ``connect_error`` whose data is the envelope."""
+    return socketio.exceptions.ConnectionRefusedError(
+        message, {"error": True, "statusCode": status, "message": message})
+
+
 class Lifecycle:
     def __init__(
         self, sio: ChatSocketServer, verifier: TokenVerifier, use_cases: UseCases,
-        dispatcher: Dispatcher, publisher: EventPublisher,
+        dispatcher: Dispatcher, publisher: EventPublisher, limiter: RateLimiter,
+        presence: PresenceRegistry, settler: OfflineSettler, max_sockets_per_user: int,
     ) -> None:
         self._sio = sio
         self._verifier = verifier
         self._uc = use_cases
         self._dispatcher = dispatcher
         self._publisher = publisher
+        self._limiter = limiter
+        self._presence = presence
+        self._settler = settler
+        self._max_sockets = max_sockets_per_user
         self.connections: dict[str, Connection] = {}
+        # This node's connections per user and namespace, counted from the CONNECT on (the
+        # registry counts them once their session started, on every node).
+        self._per_user: Counter[tuple[UserRef, str]] = Counter()
 
     # --- connecting ----------------------------------------------------------------------
 
@@ -51,13 +69,21 @@ class Lifecycle:
         try:
             identity = self._verifier.verify(find_token(auth, environ))
         except TokenRejected as exc:
-            message = str(exc)
-            raise socketio.exceptions.ConnectionRefusedError(
-                message, {"error": True, "statusCode": 401, "message": message}
-            ) from None
+            raise _refused(401, str(exc)) from None
+        user = identity.user
+        # A CONNECT costs a request, and reconnecting in a loop is bounded on its own.
+        if not (await self._limiter.acquire(user, RateKind.REQUEST)
+                and await self._limiter.acquire(user, RateKind.CONNECT)):
+            raise _refused(429, "Too many requests")
+        channel = Channel.PRESENCE if namespace == PRESENCE else Channel.CHAT
+        held = max(self._per_user[(user, namespace)], await self._presence.count(user, channel))
+        if held >= self._max_sockets:
+            # The newest is refused: the devices already connected keep working.
+            raise _refused(429, "Too many connections")
         eio_sid = self._sio.manager.eio_sid_from_sid(sid, namespace)
-        conn = Connection(sid, eio_sid, identity.user, namespace, identity.expires_at)
+        conn = Connection(sid, eio_sid, user, namespace, identity.expires_at)
         self.connections[sid] = conn
+        self._per_user[(user, namespace)] += 1
         if namespace == PRESENCE:
             await self._sio.enter_room(sid, wire.room(identity.user), namespace=namespace)
         # /chat joins its room once the presence check passed (see _open_chat).
@@ -168,6 +194,10 @@ class Lifecycle:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
+        key = (conn.user, namespace)
+        self._per_user[key] -= 1
+        if self._per_user[key] <= 0:
+            del self._per_user[key]
         started = conn.started
         conn.state = ConnState.CLOSED
         if conn.expiry is not None:
@@ -184,8 +214,9 @@ class Lifecycle:
             return
         try:
             if namespace == PRESENCE:
-                outcome = await self._uc.presence.disconnect(conn.user, sid)
-                await self._publisher.publish(outcome.events)
+                went = (await self._uc.presence.disconnect(conn.user, sid)).result
+                if went is not None:
+                    self._settler.schedule(went)
             else:
                 await self._uc.sessions.close(conn.caller)
         except Exception:

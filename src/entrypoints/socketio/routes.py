@@ -68,6 +68,8 @@ class Route:
     present: Callable[[Caller, Any], Presented]
     reply: ReplyKind
     rate: RateKind | None = None  # a bucket taken beside the request bucket
+    # Answers that may be large (history, chat lists) cost request tokens by their size.
+    weighted: bool = False
 
 
 def user_chats_envelope(page: ChatPage, viewer: UserRef) -> wire.Envelope:
@@ -134,7 +136,8 @@ def build_routes(uc: UseCases) -> Mapping[str, Mapping[str, Route]]:
     return {
         PRESENCE: {"checkOnlinePresence": check},
         CHAT: {
-            "joinChat": Route(payloads.parse_join_chat, uc.join_chat, _joined, ReplyKind.CALLER),
+            "joinChat": Route(payloads.parse_join_chat, uc.join_chat, _joined, ReplyKind.CALLER,
+                              weighted=True),
             "sendMessage": Route(payloads.parse_send_message, uc.send_message, _sent,
                                  ReplyKind.SHARED, rate=RateKind.SEND),
             "markAsRead": Route(payloads.parse_mark_as_read, uc.mark_as_read, _receipt,
@@ -146,9 +149,9 @@ def build_routes(uc: UseCases) -> Mapping[str, Mapping[str, Route]]:
             "stoppedTyping": Route(lambda c, d: payloads.parse_typing(c, d, False),
                                    uc.signal_typing, _typing, ReplyKind.ACK),
             "getUserChats": Route(payloads.parse_get_user_chats, uc.get_user_chats, _chats,
-                                  ReplyKind.CALLER),
+                                  ReplyKind.CALLER, weighted=True),
             "getMessages": Route(payloads.parse_get_messages, uc.get_messages, _messages,
-                                 ReplyKind.CALLER),
+                                 ReplyKind.CALLER, weighted=True),
             "joinRooms": Route(lambda c, d: None, _nothing, _rooms_joined, ReplyKind.ACK),
             "checkOnlinePresence": check,
         },

@@ -24,6 +24,7 @@ def node_env(mongo_url: str, redis_url: str, database: str) -> dict[str, str]:
         "CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo", "CHAT_MONGO_URL": mongo_url,
         "CHAT_MONGO_DB": database, "CHAT_REDIS_URL": redis_url,
         "CHAT_TRANSPORTS": "websocket", "CHAT_PRESENCE_GRACE_S": "2",
+        "CHAT_PRESENCE_OFFLINE_DELAY_S": "0.5",
         "CHAT_PRESENCE_LEASE_S": str(LEASE_S),
     }
 

@@ -44,7 +44,10 @@ BAD_SENDS: list[tuple[Any, str]] = [
      "productImageUrl"),
     ({"recipientId": 5, "productId": "p", "text": "x", "productPrice": True}, "productPrice"),
     ({"recipientId": 5, "productId": "p", "text": "x", "chatId": 7}, "chatId"),
-    ({"recipientId": 5, "productId": "p", "text": "x", "storeName": "s" * 2049}, "storeName"),
+    ({"recipientId": 5, "productId": "p", "text": "x", "customerName": "s" * 2049}, "customerName"),
+    ({"recipientId": 5, "productId": "p", "messageImages": ["http://tracker/p.gif"]}, "messageImages"),
+    ({"recipientId": 5, "productId": "p", "text": "x", "customerProfilePic": "http://t/me.png"},
+     "customerProfilePic"),
 ]
 
 

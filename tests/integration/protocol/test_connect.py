@@ -37,7 +37,12 @@ async def test_an_expired_token_is_refused(server: Server):
     make_token("customer", 5, secret="another-secret-0123456789abcdef-0123"),
     make_token("customer", "abc"),  # type: ignore[arg-type]
     make_token("customer", 0),
-])
+    make_token("customer", 5, exp=10**400),  # once an uncaught OverflowError: no answer
+    make_token("customer", 5, exp=True),  # once read as 1
+    make_token("customer", 5, exp="9999999999"),
+    make_token("customer", "002"),  # type: ignore[arg-type]  # once read as user 2
+], ids=["not-a-jwt", "other-secret", "non-numeric-sub", "zero", "huge-exp", "boolean-exp",
+        "string-exp", "zero-padded-sub"])
 async def test_a_bad_token_is_refused_as_invalid(server: Server, token: str):
     assert await refused(server, auth={"token": token}) == unauthorised("Invalid token")
 
