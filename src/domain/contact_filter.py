@@ -22,13 +22,16 @@ What counts (matching is case-insensitive):
   hosts (``t.me``, ``wa.me``, ``bit.ly`` ...), with their port and path.
 - **Allowed domains** (``CHAT_CONTACT_ALLOWED_DOMAINS``) are allowed with all their
   subdomains, for links and for e-mail addresses alike (``help@shop.example`` is the
-  marketplace's own support, not a way off it). Digit runs inside an allowed link or
-  address (``https://shop.example/p/12345678``) are part of it, not phones.
+  marketplace's own support, not a way off it). Digit runs inside an allowed link
+  (``https://shop.example/p/12345678``) are part of it, not phones; in the local part of
+  an allowed address (``5551234567@shop.example``) they are still phones.
 
 What does not count (the excuses are checked only on runs of 7+ digit units):
 
 - A number with a currency sign or code before or after it (``$1,299.99``, ``USD 2500``,
-  ``1 299 000,00 €``), or a unit after it (``10 000 000 pcs``, ``2 500 000 views``, ``%``).
+  ``1 299 000,00 €``), or a unit after it (``10 000 000 pcs``, ``2 500 000 views``, ``%``),
+  and an amount in thousands with two decimals (``1.234.567,89``). Prices below a million
+  never reach 7 digits in a run: a comma is not a separator (``1,299,000``).
 - Dates (``2026-12-01``, ``01/12/2026``, ``1.12.26``, ``20261201``) and date ranges, year
   ranges (``1990-2020``), dotted time ranges (``10.30-11.45``); colon times never join a
   run. A date next to another ``digit + separator`` is not excused (``06.12.34.56.78``).
@@ -46,7 +49,10 @@ What does not count (the excuses are checked only on runs of 7+ digit units):
 
 Known gaps, on purpose: a user who labels a phone as an order number, separates digits by
 commas or words, or writes a domain in a non-Latin script, passes; social handles
-(``@shopguy``) are not contact details here. A regex filter stops the casual case.
+(``@shopguy``) are not contact details here. A regex filter stops the casual case. The
+other way round, a bare number of 7+ digits with no currency, unit or label (``1.000.000``,
+an IBAN, a card number) is hidden as a phone. A masked text can be longer than the
+original: ``t.co`` (4 characters) becomes ``[hidden]`` (8), so at most twice as long.
 
 Cost: every pattern is linear in the text (possessive quantifiers, atomic chunks, runs that
 start only at token boundaries, bounded look-backs), and cheap pre-checks (digit and digit
@@ -112,7 +118,7 @@ def find_contact_details(text: str, allowed_domains: frozenset[str] = frozenset(
     if len(low) != len(text):  # only U+0130 (İ) lower-cases to two characters
         low = text.replace("\u0130", "i").lower()
     spans, kept = find_links_and_emails(text, low, allowed_domains)
-    # Digits inside an allowed link or address (shop.example/p/12345678) are part of it.
+    # Digits inside an allowed link (shop.example/p/12345678) are part of it.
     spans += [s for s in find_phones(text, low) if not any(a <= s[0] and s[1] <= b for a, b in kept)]
     return _merged(spans) if spans else spans
 

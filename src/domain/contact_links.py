@@ -14,15 +14,15 @@ Span = tuple[int, int]
 
 def find_links_and_emails(text: str, low: str, allowed: frozenset[str]
                           ) -> tuple[list[Span], list[Span]]:
-    """(flagged, allowed) spans of the links and e-mail addresses in ``text``, given its
-    lower-cased ``low``; the allowed ones are returned so that their digits are not
-    taken for phone numbers."""
+    """Spans of the links and e-mail addresses in ``text`` (given its lower-cased ``low``)
+    to hide, and of the allowed links, whose digits are product ids, not phone numbers.
+    An allowed address does not cover the digits of its local part (5551234567@shop.com)."""
     flagged: list[Span] = []
     kept: list[Span] = []
     if "://" in low or _DOT_LETTER.search(low):
         _links(low, text, allowed, flagged, kept)
     if "@" in low or _may_hold_spelled_at(low):
-        _emails(low, allowed, flagged, kept)
+        _emails(low, allowed, flagged)
     return flagged, kept
 
 
@@ -53,7 +53,7 @@ def _may_hold_spelled_at(low: str) -> bool:
     return "(at" in low or "[at" in low or "{at" in low or "<at" in low
 
 
-def _emails(low: str, allowed: frozenset[str], flagged: list[Span], kept: list[Span]) -> None:
+def _emails(low: str, allowed: frozenset[str], flagged: list[Span]) -> None:
     """Adds the spans of the addresses around each ``@`` or spelled ``at``."""
     for at in _AT.finditer(low):
         domain = _EMAIL_DOMAIN.match(low, at.end())
@@ -67,9 +67,8 @@ def _emails(low: str, allowed: frozenset[str], flagged: list[Span], kept: list[S
             local_end -= 1
         head = low[max(0, local_end - 64):local_end]
         local = head[len(head.rstrip(_LOCAL_CHARS)):].lstrip(".")
-        if local:
-            span = (local_end - len(local), end)
-            (kept if is_allowed_host(".".join(labels), allowed) else flagged).append(span)
+        if local and not is_allowed_host(".".join(labels), allowed):
+            flagged.append((local_end - len(local), end))
 
 
 def _labels_to_tld(low: str, start: int, end: int) -> tuple[list[str], int, bool]:

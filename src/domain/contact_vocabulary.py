@@ -6,7 +6,8 @@ rules that use it are in ``contact_filter``. The lists are meant to be reasonabl
 complete: the generic and country TLDs people actually type, minus those that are mostly
 file extensions (``zip``, ``mov``, ``md``, ``py``, ``sh``, ``ps``, ``so``) or English words
 that end a sentence more often than a domain (``am``, ``as``, ``one``); no currency code
-that is an English word (``try``, the Turkish lira: "try 07700900123").
+that is an English word (``try``, ``all``, ``pen``, ``cop``: "try 07700900123" would read
+as a price).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ CURRENCY_SIGNS = "$€£¥₹₽₩₺₴₪₦฿₫₱¢"
 CURRENCY_WORDS = (
     "usd", "eur", "gbp", "jpy", "cny", "rmb", "inr", "rub", "chf", "cad", "aud", "nzd", "pln",
     "sek", "nok", "dkk", "czk", "huf", "brl", "mxn", "zar", "aed", "sar", "sgd", "hkd",
-    "krw", "uah", "ils", "ngn", "thb", "vnd", "php", "idr", "myr", "bgn",
+    "krw", "uah", "ils", "ngn", "thb", "vnd", "php", "idr", "myr", "bgn", "uzs", "kzt", "ars",
+    "clp", "egp", "pkr", "bdt", "lkr", "kes", "ghs", "dzd", "qar", "kwd", "omr", "bhd", "jod",
+    "twd", "isk", "rsd", "gel", "amd", "azn", "byn", "mdl",
     "dollars", "dollar", "euros", "euro", "pounds", "bucks", "rubles", "roubles", "rupees",
     "yen", "yuan", "kr", "zl", "lei", "dh", "\u0440\u0443\u0431", "\u0433\u0440\u043d",  # rub, grn
 )
