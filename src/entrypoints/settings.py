@@ -13,6 +13,7 @@ import attrs
 import jwt
 
 from chat_server.application.ports import RateLimit
+from chat_server.domain.contact_filter import FilterMode
 
 
 class ConfigError(Exception):
@@ -65,6 +66,33 @@ def _bool(name: str, value: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"{name}={value!r}: expected 1/0, true/false")
+
+
+def parse_contact_filter(name: str, value: str) -> FilterMode:
+    try:
+        return FilterMode(value.strip().lower())
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected off, mask or block") from None
+
+
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def parse_domains(name: str, value: str) -> frozenset[str]:
+    """``shop.example, Help.Shop.Example`` -> {"shop.example", "help.shop.example"}: host
+    names of two labels or more (a lone TLD would allow a whole namespace), IDNs in their
+    xn-- form."""
+    domains = set()
+    for item in value.split(","):
+        domain = item.strip().lower()
+        if not domain:
+            continue
+        labels = domain.split(".")
+        if (len(domain) > 253 or len(labels) < 2 or labels[-1].isdigit()
+                or not all(_HOST_LABEL.fullmatch(label) for label in labels)):
+            raise ConfigError(f"{name}: {item.strip()!r} is not a host name such as shop.example")
+        domains.add(domain)
+    return frozenset(domains)
 
 
 def is_loopback(host: str) -> bool:
@@ -126,6 +154,10 @@ class Settings:
     # memory per connection for chat-sized messages (docs/performance.md).
     ws_compression: bool = False
     typing_interval_s: float = 2.0
+    # Phone numbers, e-mail addresses and links in message texts (PROTOCOL.md section 10):
+    # off, or masked as [hidden], or refused; the allowed domains pass with subdomains.
+    contact_filter: FilterMode = FilterMode.OFF
+    contact_allowed_domains: frozenset[str] = frozenset()
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -242,5 +274,11 @@ class Settings:
             transports=transports,
             demo_page=dev_mode or _bool("CHAT_DEMO_PAGE", get("CHAT_DEMO_PAGE", "0") or "0"),
             ws_compression=_bool("CHAT_WS_COMPRESSION", get("CHAT_WS_COMPRESSION", "0") or "0"),
+            contact_filter=parse_contact_filter(
+                "CHAT_CONTACT_FILTER", get("CHAT_CONTACT_FILTER", "off") or "off"
+            ),
+            contact_allowed_domains=parse_domains(
+                "CHAT_CONTACT_ALLOWED_DOMAINS", get("CHAT_CONTACT_ALLOWED_DOMAINS", "") or ""
+            ),
             dev_mode=dev_mode,
         )
