@@ -17,9 +17,11 @@ What counts (matching is case-insensitive):
   ``(dot)``, ``[dot]``. The domain must end in a known TLD. With a bare `` at `` and only
   literal dots (``write to sales at shop.com``) the domain alone is hidden, as a link:
   the sentence keeps its words and the contact is gone.
-- **Links**: ``scheme://...`` (any scheme), ``www.``-hosts, and bare host names whose last
+- **Links**: ``scheme://...`` (any scheme), ``www.``-hosts, bare host names whose last
   label is a known TLD (``contact_vocabulary.TLDS``) or that are short-link / messaging
-  hosts (``t.me``, ``wa.me``, ``bit.ly`` ...), with their port and path.
+  hosts (``t.me``, ``wa.me``, ``bit.ly`` ...), with their port and path; and hosts with a
+  bracketed dot (``myshop(dot)com``, ``evil[.]com``) or `` dot `` after ``www``
+  (``www dot myshop dot com``), but not "the dot com bubble".
 - **Allowed domains** (``CHAT_CONTACT_ALLOWED_DOMAINS``) are allowed with all their
   subdomains, for links and for e-mail addresses alike (``help@shop.example`` is the
   marketplace's own support, not a way off it). Digit runs inside an allowed link

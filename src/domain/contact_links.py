@@ -23,6 +23,8 @@ def find_links_and_emails(text: str, low: str, allowed: frozenset[str]
         _links(low, text, allowed, flagged, kept)
     if "@" in low or _may_hold_spelled_at(low):
         _emails(low, allowed, flagged)
+    if "dot" in low or "[.]" in low or "(.)" in low or "{.}" in low:
+        _obfuscated_links(low, allowed, flagged)
     return flagged, kept
 
 
@@ -40,7 +42,7 @@ def is_allowed_host(host: str, allowed: frozenset[str]) -> bool:
 # --- e-mail addresses -------------------------------------------------------------------
 
 _AT = re.compile(r"@|[(\[{<]\s?at\s?[)\]}>]|\sat(?=\s)")
-_DOT = r"\s*[(\[{<]\s?dot\s?[)\]}>]\s*|\s+dot\s+|\s+\.\s*|\."
+_DOT = r"\s*[(\[{<]\s?(?:dot|\.)\s?[)\]}>]\s*|\s+dot\s+|\s+\.\s*|\."
 _DOT_RE = re.compile(_DOT)
 _LABEL = r"[a-z0-9][a-z0-9\-]*+"
 _EMAIL_DOMAIN = re.compile(rf"\s*+({_LABEL}(?:(?:{_DOT}){_LABEL}){{1,8}}+)")
@@ -123,6 +125,27 @@ def _links(low: str, text: str, allowed: frozenset[str], flagged: list[Span], ke
         if _is_link(host, text, link.start(1), link.end(1), has_path=link.end() > link.end(1)):
             span = (start, _without_trailing_punctuation(low, start, link.end()))
             (kept if is_allowed_host(host, allowed) else flagged).append(span)
+
+
+_BRACKET_DOT = r"\s?[(\[{<]\s?(?:dot|\.)\s?[)\]}>]\s?"
+_PATH = re.compile(r"(?:[/?#][^\s<>\"'`]*+)?")
+_OBFUSCATED_HOST = re.compile(
+    rf"(?<![a-z0-9\-]){_LABEL}(?:(?:{_BRACKET_DOT}|\s+dot\s+|\.){_LABEL}){{1,8}}+"
+)
+
+
+def _obfuscated_links(low: str, allowed: frozenset[str], flagged: list[Span]) -> None:
+    """Hosts written with a bracketed dot (``myshop(dot)com``, ``evil[.]com``), or with
+    `` dot `` after ``www`` (``www dot myshop dot com``); "the dot com bubble" is a sentence."""
+    for host in _OBFUSCATED_HOST.finditer(low):
+        labels, end, literal = _labels_to_tld(low, host.start(), host.end())
+        if not labels or literal:
+            continue  # a host with literal dots only is the bare-host rule's
+        bracketed = re.search(_BRACKET_DOT, low[host.start():end]) is not None
+        if (bracketed or labels[0] == "www") and not is_allowed_host(".".join(labels), allowed):
+            path = _PATH.match(low, end)  # matches at least the empty string
+            path_end = path.end() if path else end
+            flagged.append((host.start(), _without_trailing_punctuation(low, end, path_end)))
 
 
 def _is_link(host: str, text: str, start: int, end: int, *, has_path: bool) -> bool:

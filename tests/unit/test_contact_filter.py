@@ -92,6 +92,9 @@ CONTACT_DETAILS = [
     pytest.param("(see mysite.io)", f"(see {H})", id="link-in-brackets"),
     pytest.param("instagram.com/shopguy", H, id="social-profile"),
     pytest.param("my shop: shop-online.store", f"my shop: {H}", id="new-gtld"),
+    pytest.param("visit myshop(dot)com", f"visit {H}", id="link-bracketed-dot-word"),
+    pytest.param("evil[.]com/x.", f"{H}.", id="link-bracketed-dot"),
+    pytest.param("www dot myshop dot com", H, id="link-www-and-dot-words"),
     # several in one text
     pytest.param("call +44 20 7946 0958 or mail john@gmail.com", f"call {H} or mail {H}",
                  id="phone-and-email"),
@@ -152,6 +155,8 @@ ORDINARY_TEXTS = [
     # words that look like parts of an address
     pytest.param("see you at noon", id="at-in-a-sentence"),
     pytest.param("the dot pattern", id="dot-in-a-sentence"),
+    pytest.param("the dot com bubble", id="dot-com-in-a-sentence"),
+    pytest.param("polka dot co-ords, dotted lines", id="dot-and-a-tld-word"),
     pytest.param("look at the dot on the map.", id="at-and-dot"),
     pytest.param("I'm at home now. Call later?", id="at-before-full-stop"),
     pytest.param("e.g. this, i.e. that, etc.", id="abbreviations"),
@@ -323,6 +328,8 @@ ADVERSARIAL = {
     "spelled-at-dot": _repeat("a at b dot "),
     "spelled-dot": _repeat("a dot "),
     "bracket-at": _repeat("(at)"),
+    "bracket-dot": _repeat("a(dot)"),
+    "www-dot": _repeat("www dot "),
     "schemes": _repeat("http://"),
     "www": _repeat("www."),
     "commas": _repeat("1,"),
