@@ -120,8 +120,9 @@ def find_contact_details(text: str, allowed_domains: frozenset[str] = frozenset(
     if len(low) != len(text):  # only U+0130 (İ) lower-cases to two characters
         low = text.replace("\u0130", "i").lower()
     spans, kept = find_links_and_emails(text, low, allowed_domains)
-    # Digits inside an allowed link (shop.example/p/12345678) are part of it.
-    spans += [s for s in find_phones(text, low) if not any(a <= s[0] and s[1] <= b for a, b in kept)]
+    phones = find_phones(text, low)
+    if phones:  # digits inside an allowed link (shop.example/p/12345678) are part of it
+        spans += [s for s in phones if not any(a <= s[0] and s[1] <= b for a, b in kept)]
     return _merged(spans) if spans else spans
 
 

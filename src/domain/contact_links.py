@@ -19,11 +19,12 @@ def find_links_and_emails(text: str, low: str, allowed: frozenset[str]
     An allowed address does not cover the digits of its local part (5551234567@shop.com)."""
     flagged: list[Span] = []
     kept: list[Span] = []
-    if "://" in low or _DOT_LETTER.search(low):
+    dotted = "." in low
+    if (dotted and _DOT_LETTER.search(low)) or "://" in low:
         _links(low, text, allowed, flagged, kept)
-    if "@" in low or _may_hold_spelled_at(low):
+    if "@" in low or ("at" in low and _may_hold_spelled_at(low)):
         _emails(low, allowed, flagged)
-    if "dot" in low or "[.]" in low or "(.)" in low or "{.}" in low:
+    if "dot" in low or (dotted and ("(" in low or "[" in low or "{" in low or "<" in low)):
         _obfuscated_links(low, allowed, flagged)
     return flagged, kept
 

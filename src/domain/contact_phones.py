@@ -38,7 +38,9 @@ _GLUE = "\x01"
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _AS_DIGIT = {word: str(value) + _GLUE * (len(word) - 1) for value, word in enumerate(_DIGIT_WORDS)}
 _DIGIT_WORD = re.compile(_trie(_DIGIT_WORDS))
-_O_NEXT_TO_DIGIT = re.compile(rf"o(?=[\d{_GLUE}])|[\d{_GLUE}]o")
+# Two patterns with a literal or a class first scan faster than one alternation.
+_O_THEN_DIGIT = re.compile(rf"o[\d{_GLUE}]")
+_DIGIT_THEN_O = re.compile(rf"[\d{_GLUE}]o")
 _O_BEFORE_DIGIT = re.compile(rf"o++(?=[\d{_GLUE}])")
 _O_AFTER_DIGIT = re.compile(rf"[\d{_GLUE}]o++")
 _SEP_CHARS = r"\s.\-_/()\u2010-\u2015"
@@ -56,10 +58,11 @@ _PHONE_RUN = re.compile(
 # Necessary for a run of 7: seven digits with at most 3 separators (or GLUE) between. It
 # is tried only where such a cluster of digits starts (the look-behinds): a later start in
 # the same cluster has fewer digits ahead, and trying it would make the scan quadratic-ish.
-_SEVEN_DIGITS = re.compile(
-    r"\d" + "".join(rf"(?<![\d{_GLUE}][{_SEP_CHARS}]{{{k}}}\d)" for k in range(4))
-    + rf"(?:{_GLUE}*+[{_SEP_CHARS}]{{0,3}}+\d){{6}}"
-)
+_SEVEN = (r"[{0}]" + "".join(rf"(?<![{{0}}{_GLUE}][{_SEP_CHARS}]{{{{{k}}}}}[{{0}}])" for k in range(4))
+          + rf"(?:{_GLUE}*+[{_SEP_CHARS}]{{{{0,3}}}}+[{{0}}]){{{{6}}}}")
+_SEVEN_DIGITS = re.compile(_SEVEN.format(r"\d"))
+# The same with every o taken for a zero: when it fails, no o needs to be looked at.
+_SEVEN_UNITS = re.compile(_SEVEN.format(r"\do"))
 _ANY_DIGIT = re.compile(r"\d")
 _DECIMAL = re.compile(r"\d+[.,]\d+")
 _PLAIN = re.compile(rf"[\d{_SEP_CHARS}]+")
@@ -80,34 +83,56 @@ _DATES_ONLY = re.compile(_DATES)
 _NUM = r"(?:\d{1,3}(?:[\s.,'\u2019]\d{3})++(?:[.,]\d{1,2})?|\d++(?:[.,]\d{1,2})?)"
 _CUR = rf"(?:[{vocab.CURRENCY_SIGNS}]|(?<![a-z])(?:{_trie(vocab.CURRENCY_WORDS)})(?![a-z]))"
 _UNITS = rf"(?:(?:{_trie(vocab.UNIT_WORDS)})(?![a-z])|%|°)"
+_DATES_ALONE = rf"(?<!\d)(?<!\d[-./])(?:{_DATES})(?!\d)(?![-./:]\d)"
+_DATES_INSIDE = re.compile(_DATES_ALONE)
 # Numbers that are not phones, blanked out around a candidate run before a second look.
 _NOT_A_PHONE = re.compile(
-    rf"(?<!\d)(?<!\d[-./])(?:{_DATES})(?!\d)(?![-./:]\d)"
-    rf"|(?<![\d.,]){_NUM}\s?(?:{_CUR}|{_UNITS})"
+    _DATES_ALONE
+    + rf"|(?<![\d.,]){_NUM}\s?(?:{_CUR}|{_UNITS})"
     r"|(?<![\d.,])\d{1,3}(?:[.\s'\u2019]\d{3})++,\d{1,2}(?!\d)"  # 1.234.567,89: an amount
     rf"|{_CUR}\s?{_NUM}(?!\d)(?![\s.,\-/]\d)"
 )
 _CONTEXT = 16  # characters around a run that can excuse it ("subscribers", "dollars")
+_NUM_ONLY = re.compile(_NUM)
+_CURRENCY_BEFORE = re.compile(rf"{_CUR}\s?\Z")
+_AMOUNT_AFTER = re.compile(rf",\d{{1,2}}(?!\d)|(?:[.,]\d{{1,2}})?\s?(?:{_CUR}|{_UNITS})")
 
 
 def _digit_view(text: str, low: str) -> tuple[str, int] | None:
     """The digit view and where its first run of 7 can start, or None when the text cannot
     hold 7 digit units (cheap checks first: most texts stop at the digit count)."""
-    if text.isascii():
-        digits = len(text) - len(text.encode().translate(None, b"0123456789"))
+    if low.isascii():
+        raw = low.encode()
+        size = len(raw)
+        digits = size - len(raw.translate(None, b"0123456789"))
+        # Every digit word holds an e, an o or an x: a bound on their number, in one call.
+        if digits + size - len(raw.translate(None, b"eox")) < MIN_PHONE_DIGITS:
+            return None
     else:
-        digits = len(_ANY_DIGIT.findall(text))
-    if digits < MIN_PHONE_DIGITS and len(low) < digits + 3 * (MIN_PHONE_DIGITS - digits):
-        return None  # too short to hold the missing units as digit words
-    view, words = _DIGIT_WORD.subn(_as_digit, low)
-    digits += words
-    os = view.count("o")
-    if os and digits >= 3 and digits + os >= MIN_PHONE_DIGITS and _O_NEXT_TO_DIGIT.search(view):
-        view = _O_AFTER_DIGIT.sub(_zeros_after_first, _O_BEFORE_DIGIT.sub(_zeros, view))
-    elif digits < MIN_PHONE_DIGITS:
+        digits = len(_ANY_DIGIT.findall(low))
+        if digits + len(low) // 3 < MIN_PHONE_DIGITS:
+            return None
+    if _holds_a_digit_word(low):
+        view, words = _DIGIT_WORD.subn(_as_digit, low)
+        digits += words
+    else:
+        view = low
+    os = view.count("o") if digits >= 3 else 0  # o's for zeros need some digits around
+    if digits + os < MIN_PHONE_DIGITS:
         return None
+    if os:
+        if not _SEVEN_UNITS.search(view):  # no cluster of 7 even with every o a zero
+            return None
+        if _O_THEN_DIGIT.search(view) or _DIGIT_THEN_O.search(view):
+            view = _O_AFTER_DIGIT.sub(_zeros_after_first, _O_BEFORE_DIGIT.sub(_zeros, view))
     seven = _SEVEN_DIGITS.search(view)  # no run of 7 starts before it, but for "( + "
     return (view, max(0, seven.start() - 4)) if seven else None
+
+
+def _holds_a_digit_word(low: str) -> bool:
+    # Ten substring searches (memchr-fast, no Python loop) cost less than one pattern scan.
+    return ("one" in low or "two" in low or "three" in low or "four" in low or "five" in low
+            or "six" in low or "seven" in low or "eight" in low or "nine" in low or "zero" in low)
 
 
 def _as_digit(word: re.Match[str]) -> str:
@@ -123,28 +148,46 @@ def _zeros_after_first(os: re.Match[str]) -> str:
 
 
 def _phones(low: str, view: str, start: int) -> list[Span]:
-    spans: list[Span] = []
+    phones: list[Span] = []
+    doubtful: list[Span] = []
     for run in _PHONE_RUN.finditer(view, start):
-        if not _is_phone(low, view, run):
-            continue
-        # A second look with the dates, prices and quantities around the run blanked out.
-        blanked = _blanked(low, view, max(0, run.start() - _CONTEXT), run.end() + _CONTEXT)
-        spans += [_with_brackets(low, again.start(), again.end())
-                  for again in _PHONE_RUN.finditer(blanked, run.start(), run.end())
-                  if _is_phone(low, blanked, again)]
-    return spans
+        if _is_phone(low, view, *run.span()) and not _is_amount(low, *run.span()):
+            (doubtful if _may_hold_other_numbers(low, *run.span()) else phones).append(run.span())
+    if doubtful:
+        # A second look with the dates, prices and quantities around them blanked out.
+        blanked = _blanked(low, view, doubtful)
+        phones += [again.span() for first, last in doubtful
+                   for again in _PHONE_RUN.finditer(blanked, first, last)
+                   if _is_phone(low, blanked, *again.span())]
+    return [_with_brackets(low, *span) for span in phones]
 
 
-def _is_phone(low: str, view: str, run: re.Match[str]) -> bool:
-    start, end = run.span()
-    glued = view.count(_GLUE, start, end)
-    if len(_ANY_DIGIT.findall(view, start, end)) < MIN_PHONE_DIGITS or (
-            not glued and _DECIMAL.fullmatch(view, start, end)):
+def _is_amount(low: str, start: int, end: int) -> bool:
+    """The whole run is one price or quantity (the common case, decided without the
+    second look)."""
+    return bool(_NUM_ONLY.fullmatch(low, start, end) and (
+        _AMOUNT_AFTER.match(low, end) or _CURRENCY_BEFORE.search(low, max(0, start - 8), start)))
+
+
+def _may_hold_other_numbers(low: str, start: int, end: int) -> bool:
+    """Whether a date, price or quantity can be in or next to the run: a date inside, a
+    currency just before, a currency, unit or decimal amount just after."""
+    return bool(_DATES_INSIDE.search(low, start, end)
+                or _CURRENCY_BEFORE.search(low, max(0, start - 8), start)
+                or _AMOUNT_AFTER.match(low, end))
+
+
+def _is_phone(low: str, view: str, start: int, end: int) -> bool:
+    """Checked on every run of 7+ characters: the common cases (one number of plain digits)
+    are decided by string methods before any pattern."""
+    run = view[start:end]
+    digits = end - start if run.isdecimal() else len(_ANY_DIGIT.findall(run))
+    if digits < MIN_PHONE_DIGITS or ("." in run and _GLUE not in run and _DECIMAL.fullmatch(run)):
         return False
-    if not _PLAIN.fullmatch(low, start, end):  # a "+", digit words, o's: phone-like
-        return True
-    return not (_DATES_ONLY.fullmatch(low, start, end)
-                or _is_reference(low[max(0, start - 40):start]))
+    written = low[start:end]
+    if not (written.isdecimal() or _PLAIN.fullmatch(written)):
+        return True  # a "+", digit words, o's: phone-like, nothing excuses it
+    return not (_is_reference(low[max(0, start - 40):start]) or _DATES_ONLY.fullmatch(written))
 
 
 def _is_reference(before: str) -> bool:
@@ -170,14 +213,16 @@ def _last_word(text: str) -> str:
     return text[len(text.rstrip(_WORD_CHARS)):]
 
 
-def _blanked(low: str, view: str, lo: int, hi: int) -> str:
-    """The view with the dates, prices and quantities of ``low`` in [lo, hi) replaced by
-    NULs (found on ``low``, where the words are still words: "tonnes", not "t1ne")."""
+def _blanked(low: str, view: str, runs: list[Span]) -> str:
+    """The view with the dates, prices and quantities of ``low`` near the runs replaced by
+    NULs (found on ``low``, where the words are still words: "tonnes", not "t1ne"); one
+    copy of the text whatever the number of runs."""
     parts: list[str] = []
     last = 0
-    for m in _NOT_A_PHONE.finditer(low, lo, hi):
-        parts += (view[last:m.start()], "\0" * (m.end() - m.start()))
-        last = m.end()
+    for first, end in runs:
+        for m in _NOT_A_PHONE.finditer(low, max(last, first - _CONTEXT), end + _CONTEXT):
+            parts += (view[last:m.start()], "\0" * (m.end() - m.start()))
+            last = m.end()
     return "".join((*parts, view[last:])) if parts else view
 
 
