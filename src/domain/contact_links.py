@@ -39,9 +39,6 @@ def is_allowed_host(host: str, allowed: frozenset[str]) -> bool:
     return False
 
 
-
-# --- e-mail addresses -------------------------------------------------------------------
-
 _AT = re.compile(r"@|[(\[{<]\s?at\s?[)\]}>]|\sat(?=\s)")
 _DOT = r"\s*[(\[{<]\s?(?:dot|\.)\s?[)\]}>]\s*|\s+dot\s+|\s+\.\s*|\."
 _DOT_RE = re.compile(_DOT)
@@ -90,8 +87,6 @@ def _labels_to_tld(low: str, start: int, end: int) -> tuple[list[str], int, bool
             return [low[a:b] for a, b in bounds[:last + 1]], bounds[last][1], literal
     return [], end, literal
 
-
-# --- links ------------------------------------------------------------------------------
 
 _SCHEME_URL = re.compile(r"[a-z][a-z0-9+.\-]{0,19}+://[^\s<>\"'`]*+|://[^\s<>\"'`]*+")
 _AUTHORITY_END = re.compile(r"[/?#\\]")
