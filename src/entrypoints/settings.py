@@ -16,6 +16,7 @@ import attrs
 import jwt
 
 from chat_server.application.ports import RateLimit
+from chat_server.domain.contact_filter import FilterMode
 from chat_server.domain.media import MIB, MediaLimits
 
 
@@ -77,6 +78,33 @@ def _bool(name: str, value: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"{name}={value!r}: expected 1/0, true/false")
+
+
+def parse_contact_filter(name: str, value: str) -> FilterMode:
+    try:
+        return FilterMode(value.strip().lower())
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected off, mask or block") from None
+
+
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def parse_domains(name: str, value: str) -> frozenset[str]:
+    """``shop.example, Help.Shop.Example`` -> {"shop.example", "help.shop.example"}: host
+    names of two labels or more (a lone TLD would allow a whole namespace), IDNs in their
+    xn-- form."""
+    domains = set()
+    for item in value.split(","):
+        domain = item.strip().lower()
+        if not domain:
+            continue
+        labels = domain.split(".")
+        if (len(domain) > 253 or len(labels) < 2 or labels[-1].isdigit()
+                or not all(_HOST_LABEL.fullmatch(label) for label in labels)):
+            raise ConfigError(f"{name}: {item.strip()!r} is not a host name such as shop.example")
+        domains.add(domain)
+    return frozenset(domains)
 
 
 def is_loopback(host: str) -> bool:
@@ -161,6 +189,10 @@ class Settings:
     presence_offline_delay_s: float = 5.0
     storage_timeout_s: float = 5.0
     request_cost_bytes: int = 16_384
+    # Phone numbers, e-mail addresses and links in message texts (PROTOCOL.md section 10):
+    # off, or masked as [hidden], or refused; the allowed domains pass with subdomains.
+    contact_filter: FilterMode = FilterMode.OFF
+    contact_allowed_domains: frozenset[str] = frozenset()
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -306,25 +338,21 @@ class Settings:
             transports=transports,
             demo_page=dev_mode or _bool("CHAT_DEMO_PAGE", get("CHAT_DEMO_PAGE", "0") or "0"),
             ws_compression=_bool("CHAT_WS_COMPRESSION", get("CHAT_WS_COMPRESSION", "0") or "0"),
+            contact_filter=parse_contact_filter(
+                "CHAT_CONTACT_FILTER", get("CHAT_CONTACT_FILTER", "off") or "off"
+            ),
+            contact_allowed_domains=parse_domains(
+                "CHAT_CONTACT_ALLOWED_DOMAINS", get("CHAT_CONTACT_ALLOWED_DOMAINS", "") or ""
+            ),
             dev_mode=dev_mode,
         )
-
-
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
 def _abuse_settings(
     get: Callable[[str, str], str | None], limit: Callable[[str, str, str, str], RateLimit | None]
 ) -> dict[str, Any]:
     """The bounds against abuse (docs/limits.md has the table)."""
-    hosts = frozenset(
-        h.strip().lower() for h in (get("CHAT_ALLOWED_MEDIA_HOSTS", "") or "").split(",")
-        if h.strip()
-    )
-    bad = sorted(h for h in hosts if not _HOST.match(h))
-    if bad:
-        raise ConfigError(f"CHAT_ALLOWED_MEDIA_HOSTS: not host names: {', '.join(bad)}")
+    hosts = parse_domains("CHAT_ALLOWED_MEDIA_HOSTS", get("CHAT_ALLOWED_MEDIA_HOSTS", "") or "")
 
     def number(name: str, default: str, low: float, high: float) -> float:
         return _float(name, get(name, default) or default, low, high)
