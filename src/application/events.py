@@ -33,10 +33,11 @@ class MessageStored:
 @attrs.frozen
 class ChatOpened:
     """A new chat, with the message that opened it: the recipient learns of the chat
-    (``newChat``), the sender's devices too (``newSentChat``)."""
+    (``newChat``), the sender's devices too (``newSentChat``). Opened by the marketplace's
+    backend (no message), both participants learn of it (``newChat``)."""
 
     chat: Chat
-    message: Message
+    message: Message | None
 
     @property
     def audience(self) -> Sequence[UserRef]:

@@ -48,7 +48,7 @@ class ChatRepository(Protocol):
         """
 
     async def apply_message(
-        self, chat_id: str, sender: UserType, seq: int, message_id: str, at: datetime,
+        self, chat_id: str, sender: UserType | None, seq: int, message_id: str, at: datetime,
         snapshot: ProductSnapshot | None,
     ) -> Chat:
         """Apply ``Chat.with_message`` atomically and return the chat after it.
@@ -95,7 +95,8 @@ class MessageRepository(Protocol):
 
     async def get(self, message_id: str) -> Message | None: ...
 
-    async def by_client_id(self, sender: UserRef, client_message_id: str) -> Message | None: ...
+    async def by_client_id(self, owner: str, client_message_id: str) -> Message | None:
+        """The message whose ``dedup_owner`` and ``client_message_id`` these are."""
 
     async def by_ids(self, message_ids: Sequence[str]) -> list[Message]:
         """The stored messages among ``message_ids``, each once (any order, deleted ones
@@ -111,7 +112,9 @@ class MessageRepository(Protocol):
     async def mark_read(
         self, chat_id: str, recipient: UserType, up_to_seq: int, at: datetime, limit: int
     ) -> list[str]:
-        """Set ``read_at`` on unread messages addressed to ``recipient`` with seq <= ``up_to_seq``.
+        """Mark read the unread messages addressed to ``recipient`` (the side) with seq <=
+        ``up_to_seq``; ``read_at`` is set where it is not (a system message, addressed to
+        both sides, keeps the time it was first read).
 
         Returns the ids of at most ``limit`` of the messages it marked (the oldest).
         """
@@ -125,9 +128,12 @@ class MessageRepository(Protocol):
         """Messages addressed to ``recipient`` still ``awaiting_delivery``, oldest first,
         not deleted."""
 
-    async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None:
-        """The messages no longer await delivery; ``delivered_at`` becomes ``at`` for those
-        that had none (one emitted before keeps its first time)."""
+    async def mark_delivered(
+        self, recipient: UserRef, message_ids: Sequence[str], at: datetime
+    ) -> None:
+        """The messages no longer await delivery to ``recipient`` (a system message awaits
+        each participant); ``delivered_at`` becomes ``at`` for those that had none (one
+        emitted before keeps its first time)."""
 
 
 class Channel(enum.Enum):

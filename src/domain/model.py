@@ -225,11 +225,15 @@ def validate_client_message_id(client_message_id: str | None) -> list[FieldError
 
 @attrs.frozen
 class Message:
+    """A message of a chat. A system message (from the marketplace's backend: "your order
+    has shipped") has no sender and no recipient: it is addressed to both participants,
+    named in ``system_audience``."""
+
     id: str
     chat_id: str
     seq: int
-    sender: UserRef
-    recipient: UserRef
+    sender: UserRef | None
+    recipient: UserRef | None
     text: str | None
     images: tuple[str, ...]
     created_at: datetime
@@ -246,15 +250,45 @@ class Message:
     # the first one did (newSentChat rather than receiveMessage).
     opened_chat: bool = False
     deleted: bool = False
+    system_audience: tuple[UserRef, ...] = ()
 
     @property
     def read(self) -> bool:
         return self.read_at is not None
 
+    @property
+    def is_system(self) -> bool:
+        return self.sender is None
+
+    @property
+    def sender_side(self) -> UserType | None:
+        """The side that sent it; ``None`` for a system message."""
+        return None if self.sender is None else self.sender.type
+
+    @property
+    def recipients(self) -> tuple[UserRef, ...]:
+        """Who it is addressed to: the recipient, or both participants."""
+        return self.system_audience if self.recipient is None else (self.recipient,)
+
+    @property
+    def dedup_owner(self) -> str:
+        """Whose ``client_message_id`` it is: the sender's, or the chat's for the system."""
+        return dedup_owner(self.sender, self.chat_id)
+
     def erased(self, at: datetime) -> Message:
         """Deleting keeps the row (seq stays taken) but erases what it said."""
         return attrs.evolve(self, text=None, images=(), deleted=True, updated_at=at,
                             awaiting_delivery=False)
+
+
+def dedup_owner(sender: UserRef | None, chat_id: str) -> str:
+    """A client message id is unique per sender; the system's are unique per chat."""
+    return str(sender) if sender is not None else f"system:{chat_id}"
+
+
+def sides_addressed(sender: UserType | None) -> tuple[UserType, ...]:
+    """The sides a message of ``sender`` is addressed to (both for the system)."""
+    return (UserType.CUSTOMER, UserType.VENDOR) if sender is None else (sender.other,)
 
 
 # A chat remembers the seqs it handed out but whose message is not yet applied to its
@@ -287,6 +321,10 @@ class Chat:
     last_message_id: str | None = None
     last_message_seq: int = 0
     pending_seqs: tuple[int, ...] = ()
+    # Highest seq of a system message: addressed to both sides.
+    system_sent_seq: int = 0
+    # Bumped by every change of the counters: orders copies of them (per-user unread).
+    revision: int = 0
 
     @property
     def key(self) -> ChatKey:
@@ -317,14 +355,21 @@ class Chat:
         return self.vendor if user.type is UserType.CUSTOMER else self.customer
 
     def unread_for(self, user: UserRef) -> int:
-        return self.customer_unread if user.type is UserType.CUSTOMER else self.vendor_unread
+        return self.unread_for_side(user.type)
+
+    def unread_for_side(self, side: UserType) -> int:
+        return self.customer_unread if side is UserType.CUSTOMER else self.vendor_unread
 
     def read_seq_of(self, side: UserType) -> int:
         return self.customer_read_seq if side is UserType.CUSTOMER else self.vendor_read_seq
 
+    def sent_seq_of(self, side: UserType) -> int:
+        return self.customer_sent_seq if side is UserType.CUSTOMER else self.vendor_sent_seq
+
     def addressed_up_to(self, side: UserType) -> int:
-        """The highest seq addressed to ``side``: the last one the other side sent."""
-        return self.vendor_sent_seq if side is UserType.CUSTOMER else self.customer_sent_seq
+        """The highest seq addressed to ``side``: the last one the other side or the
+        system sent."""
+        return max(self.sent_seq_of(side.other), self.system_sent_seq)
 
     @property
     def history_end(self) -> int:
@@ -355,13 +400,14 @@ class Chat:
 
     def with_message(
         self,
-        sender: UserType,
+        sender: UserType | None,
         seq: int,
         message_id: str,
         at: datetime,
         snapshot: ProductSnapshot | None = None,
     ) -> Chat:
-        """The chat after the stored message ``seq`` of ``sender`` was applied to it.
+        """The chat after the stored message ``seq`` of ``sender`` (``None``: the system)
+        was applied to it.
 
         Idempotent: a seq that is not pending (applied already, or forgotten) changes
         nothing. Concurrent sends may apply out of seq order; every field is then a maximum
@@ -369,24 +415,34 @@ class Chat:
         """
         if seq not in self.pending_seqs:
             return self
-        recipient = sender.other
         changes: dict[str, Any] = {
             "pending_seqs": tuple(s for s in self.pending_seqs if s != seq),
-            f"{sender.value}_sent_seq": max(seq, self.addressed_up_to(recipient)),
             "updated_at": max(at, self.updated_at),
             "snapshot": self.snapshot.merged(snapshot),
+            "revision": self.revision + 1,
         }
-        if seq > self.read_seq_of(recipient):
-            changes[f"{recipient.value}_unread"] = getattr(self, f"{recipient.value}_unread") + 1
+        if sender is None:
+            changes["system_sent_seq"] = max(seq, self.system_sent_seq)
+        else:
+            changes[f"{sender.value}_sent_seq"] = max(seq, self.sent_seq_of(sender))
+        for side in sides_addressed(sender):
+            if seq > self.read_seq_of(side):
+                changes[f"{side.value}_unread"] = getattr(self, f"{side.value}_unread") + 1
         if seq > self.last_message_seq:
             changes.update(last_message_id=message_id, last_message_seq=seq, last_message_at=at)
         return attrs.evolve(self, **changes)
 
     def read_by(self, reader: UserType) -> Chat:
         """Everything addressed to ``reader`` so far is read."""
-        if reader is UserType.CUSTOMER:
-            return attrs.evolve(self, customer_read_seq=self.vendor_sent_seq, customer_unread=0)
-        return attrs.evolve(self, vendor_read_seq=self.customer_sent_seq, vendor_unread=0)
+        if (self.read_seq_of(reader) == self.addressed_up_to(reader)
+                and self.unread_for_side(reader) == 0):
+            return self
+        changes: dict[str, Any] = {
+            f"{reader.value}_read_seq": self.addressed_up_to(reader),
+            f"{reader.value}_unread": 0,
+            "revision": self.revision + 1,
+        }
+        return attrs.evolve(self, **changes)
 
     def without_message(self, message: Message, replacement: Message | None) -> Chat:
         """The chat after ``message`` was deleted.
@@ -398,12 +454,12 @@ class Chat:
         if message.seq in self.pending_seqs:
             pending = tuple(s for s in self.pending_seqs if s != message.seq)
             return attrs.evolve(self, pending_seqs=pending)
-        changes: dict[str, Any] = {}
-        recipient = message.sender.type.other
-        if message.seq > self.read_seq_of(recipient):
-            field = f"{recipient.value}_unread"
-            changes[field] = max(0, getattr(self, field) - 1)
+        changes: dict[str, Any] = {"revision": self.revision + 1}
+        for side in sides_addressed(message.sender_side):
+            if message.seq > self.read_seq_of(side):
+                field = f"{side.value}_unread"
+                changes[field] = max(0, getattr(self, field) - 1)
         if self.last_message_id == message.id:
             changes["last_message_id"] = replacement.id if replacement else None
             changes["last_message_seq"] = replacement.seq if replacement else 0
-        return attrs.evolve(self, **changes) if changes else self
+        return attrs.evolve(self, **changes)

@@ -209,9 +209,32 @@ async def test_documents_keep_object_ids_dates_and_only_the_live_index_fields(lo
     raw = await db["messages"].find_one({"_id": ObjectId(message_id)})
     assert raw is not None
     assert raw["chat_id"] == ObjectId(chat.id) and raw["created_at"] == at(1)
-    assert (raw["unread_for"], raw["pending_for"]) == ("vendor", "vendor:2")
+    assert (raw["unread_for"], raw["pending_for"]) == (["vendor"], ["vendor:2"])
 
     await messages.mark_read(chat.id, UserType.VENDOR, 1, at(2), 10)
-    await messages.mark_delivered([message_id], at(2))
+    await messages.mark_delivered(chat.vendor, [message_id], at(2))
     raw = await db["messages"].find_one({"_id": ObjectId(message_id)})
-    assert raw is not None and "unread_for" not in raw and "pending_for" not in raw
+    assert raw is not None and raw["unread_for"] == [] and raw["pending_for"] == []
+
+
+async def test_documents_written_by_the_first_release_are_read_and_updated(logged):
+    db, _ = logged
+    messages = MongoMessageRepository(db)
+    chat_key, message_key = ObjectId(IDS.new_id()), ObjectId(IDS.new_id())
+    await db["messages"].insert_one({
+        "_id": message_key, "chat_id": chat_key, "seq": 1, "sender_type": "customer",
+        "sender_id": 1, "recipient_type": "vendor", "recipient_id": 2, "text": "old",
+        "images": [], "created_at": at(1), "updated_at": at(1), "read_at": None,
+        "delivered_at": None, "recipient_online": False, "opened_chat": True,
+        "deleted": False, "dedup_key": f"id|{message_key}",
+        "unread_for": "vendor", "pending_for": "vendor:2",  # single values, not lists
+    })
+    vendor = UserRef(UserType.VENDOR, 2)
+    [old] = await messages.undelivered(vendor, 10)
+    assert old.awaiting_delivery and old.recipients == (vendor,)
+    assert await messages.mark_read(str(chat_key), UserType.VENDOR, 1, at(2), 10) == [
+        str(message_key)]
+    await messages.mark_delivered(vendor, [str(message_key)], at(3))
+    raw = await db["messages"].find_one({"_id": message_key})
+    assert raw is not None and raw["unread_for"] == [] and raw["pending_for"] == []
+    assert raw["read_at"] == at(2) and raw["delivered_at"] == at(3)

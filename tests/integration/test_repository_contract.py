@@ -441,11 +441,11 @@ async def test_a_taken_client_message_id_raises_and_stores_nothing(storage: Stor
 
     assert await storage.messages.get(repeat.id) is None
     assert await storage.messages.history(chat.id, 100, 10) == [first]
-    assert await storage.messages.by_client_id(chat.customer, "same") == first
+    assert await storage.messages.by_client_id(str(chat.customer), "same") == first
     # Another sender (the vendor has the same numeric id space) may use the same id.
     other = a_message(chat, 3, VENDOR, client_message_id="same")
     await storage.messages.add(other)
-    assert await storage.messages.by_client_id(chat.vendor, "same") == other
+    assert await storage.messages.by_client_id(str(chat.vendor), "same") == other
     # Messages without a client id never conflict with each other.
     await storage.messages.add(a_message(chat, 4))
     await storage.messages.add(a_message(chat, 5))
@@ -455,9 +455,9 @@ async def test_by_client_id_finds_only_that_senders_message(storage: Storage):
     chat = await open_chat(storage)
     message = await send(storage, chat, CUSTOMER, 1, client_message_id="abc")
 
-    assert await storage.messages.by_client_id(chat.customer, "abc") == message
-    assert await storage.messages.by_client_id(chat.customer, "abd") is None
-    assert await storage.messages.by_client_id(chat.vendor, "abc") is None
+    assert await storage.messages.by_client_id(str(chat.customer), "abc") == message
+    assert await storage.messages.by_client_id(str(chat.customer), "abd") is None
+    assert await storage.messages.by_client_id(str(chat.vendor), "abc") is None
 
 
 async def test_unknown_and_malformed_message_ids_name_no_message(storage: Storage):
@@ -471,7 +471,7 @@ async def test_unknown_and_malformed_message_ids_name_no_message(storage: Storag
         assert await storage.messages.erase(bad, at(9)) is None
         assert await storage.messages.history(bad, 100, 10) == []
         assert await storage.messages.mark_read(bad, VENDOR, 10, at(9), 10) == []
-    await storage.messages.mark_delivered([*MALFORMED_IDS, IDS.new_id()], at(9))
+    await storage.messages.mark_delivered(chat.vendor, [*MALFORMED_IDS, IDS.new_id()], at(9))
     assert await storage.messages.by_ids([*MALFORMED_IDS, IDS.new_id()]) == []
 
 
@@ -565,15 +565,53 @@ async def test_undelivered_lists_live_undelivered_messages_oldest_first(storage:
     assert await storage.messages.undelivered(vendor, 3) == pending[:3]
     assert await storage.messages.undelivered(new_user(VENDOR), 10) == []
 
-    await storage.messages.mark_delivered([pending[0].id, pending[2].id, "nope"], at(50))
+    await storage.messages.mark_delivered(vendor, [pending[0].id, pending[2].id, "nope"], at(50))
 
     assert await storage.messages.undelivered(vendor, 100) == [pending[1], pending[3]]
     delivered = await storage.messages.get(pending[0].id)
     assert delivered is not None and delivered.delivered_at == at(50)
-    await storage.messages.mark_delivered([pending[0].id], at(60))  # already delivered
+    await storage.messages.mark_delivered(vendor, [pending[0].id], at(60))  # already delivered
     again = await storage.messages.get(pending[0].id)
     assert again is not None and again.delivered_at == at(50)
     assert len(await storage.messages.undelivered(chat.customer, 10)) == 1
+    # Another recipient's confirmation does not deliver them.
+    await storage.messages.mark_delivered(chat.customer, [pending[1].id], at(70))
+    assert await storage.messages.undelivered(vendor, 100) == [pending[1], pending[3]]
+
+
+async def test_a_system_message_is_unread_and_undelivered_for_both_until_each_takes_it(
+    storage: Storage,
+):
+    chat = await open_chat(storage)
+    seq = await storage.chats.allocate_seq(chat.id)
+    system = Message(
+        id=IDS.new_id(), chat_id=chat.id, seq=seq, sender=None, recipient=None,
+        text="Your order has shipped", images=(), created_at=at(1), updated_at=at(1),
+        system_audience=chat.participants, client_message_id="order-1-shipped",
+    )
+    await storage.messages.add(system)
+    applied = await storage.chats.apply_message(chat.id, None, seq, system.id, at(1), None)
+    assert (applied.customer_unread, applied.vendor_unread, applied.system_sent_seq) == (1, 1, 1)
+    assert await storage.messages.get(system.id) == system
+    assert await storage.messages.by_client_id(system.dedup_owner, "order-1-shipped") == system
+    assert await storage.messages.by_client_id(str(chat.customer), "order-1-shipped") is None
+
+    _, read = await storage.chats.mark_read(chat.id, VENDOR)
+    assert (read.vendor_read_seq, read.vendor_unread, read.customer_unread) == (1, 0, 1)
+    assert await storage.messages.mark_read(chat.id, VENDOR, 1, at(2), 10) == [system.id]
+    assert await storage.messages.mark_read(chat.id, CUSTOMER, 1, at(3), 10) == [system.id]
+    assert await storage.messages.mark_read(chat.id, CUSTOMER, 1, at(4), 10) == []
+    stored = await storage.messages.get(system.id)
+    assert stored is not None and stored.read_at == at(2)  # its first reading
+
+    assert await storage.messages.undelivered(chat.vendor, 10) == [stored]
+    await storage.messages.mark_delivered(chat.vendor, [system.id], at(5))
+    assert await storage.messages.undelivered(chat.vendor, 10) == []
+    [still] = await storage.messages.undelivered(chat.customer, 10)
+    assert still.id == system.id and still.delivered_at == at(5)
+    await storage.messages.mark_delivered(chat.customer, [system.id], at(6))
+    done = await storage.messages.get(system.id)
+    assert done is not None and not done.awaiting_delivery and done.delivered_at == at(5)
 
 
 # --- last seen -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from chat_server.domain.model import (
     ProductSnapshot,
     UserRef,
     UserType,
+    sides_addressed,
 )
 
 
@@ -61,7 +62,7 @@ class InMemoryChatRepository:
         return chat.last_seq
 
     async def apply_message(
-        self, chat_id: str, sender: UserType, seq: int, message_id: str, at: datetime,
+        self, chat_id: str, sender: UserType | None, seq: int, message_id: str, at: datetime,
         snapshot: ProductSnapshot | None,
     ) -> Chat:
         chat = self._require(chat_id).with_message(sender, seq, message_id, at, snapshot)
@@ -126,13 +127,13 @@ class InMemoryMessageRepository:
     def __init__(self) -> None:
         self._messages: dict[str, Message] = {}
         self._logs: defaultdict[str, _ChatLog] = defaultdict(_ChatLog)
-        self._by_client_id: dict[tuple[UserRef, str], str] = {}
+        self._by_client_id: dict[tuple[str, str], str] = {}
         # Per recipient, undelivered message ids in the order they were stored.
         self._undelivered: defaultdict[UserRef, dict[str, None]] = defaultdict(dict)
 
     async def add(self, message: Message) -> None:
         if message.client_message_id is not None:
-            client_key = (message.sender, message.client_message_id)
+            client_key = (message.dedup_owner, message.client_message_id)
             if client_key in self._by_client_id:
                 raise DuplicateClientMessageId(message.client_message_id)
             self._by_client_id[client_key] = message.id
@@ -142,20 +143,22 @@ class InMemoryMessageRepository:
         log.seqs.insert(at, message.seq)
         log.ids.insert(at, message.id)
         if message.read_at is None:
-            unread = log.unread[message.recipient.type]
-            if not unread or self._messages[unread[-1]].seq < message.seq:
-                unread.append(message.id)
-            else:  # out of seq order: only when stored by hand, never on the send path
-                ordered = sorted([*unread, message.id], key=lambda i: self._messages[i].seq)
-                log.unread[message.recipient.type] = deque(ordered)
+            for side in sides_addressed(message.sender_side):
+                unread = log.unread[side]
+                if not unread or self._messages[unread[-1]].seq < message.seq:
+                    unread.append(message.id)
+                else:  # out of seq order: only when stored by hand, never on the send path
+                    ordered = sorted([*unread, message.id], key=lambda i: self._messages[i].seq)
+                    log.unread[side] = deque(ordered)
         if message.awaiting_delivery and not message.deleted:
-            self._undelivered[message.recipient][message.id] = None
+            for recipient in message.recipients:
+                self._undelivered[recipient][message.id] = None
 
     async def get(self, message_id: str) -> Message | None:
         return self._messages.get(message_id)
 
-    async def by_client_id(self, sender: UserRef, client_message_id: str) -> Message | None:
-        message_id = self._by_client_id.get((sender, client_message_id))
+    async def by_client_id(self, owner: str, client_message_id: str) -> Message | None:
+        message_id = self._by_client_id.get((owner, client_message_id))
         return None if message_id is None else self._messages[message_id]
 
     async def by_ids(self, message_ids: Sequence[str]) -> list[Message]:
@@ -187,7 +190,8 @@ class InMemoryMessageRepository:
             message = self._messages[unread.popleft()]
             if message.deleted:
                 continue
-            self._messages[message.id] = attrs.evolve(message, read_at=at)
+            if message.read_at is None:  # a system message keeps its first reading
+                self._messages[message.id] = attrs.evolve(message, read_at=at)
             if len(marked) < limit:
                 marked.append(message.id)
         return marked
@@ -197,8 +201,18 @@ class InMemoryMessageRepository:
         if message is None or message.deleted:
             return None
         self._messages[message_id] = message.erased(at)
-        self._undelivered[message.recipient].pop(message_id, None)
+        for recipient in message.recipients:
+            self._forget_pending(recipient, message_id)
         return message
+
+    def _forget_pending(self, recipient: UserRef, message_id: str) -> bool:
+        pending = self._undelivered.get(recipient)
+        if pending is None or message_id not in pending:
+            return False
+        del pending[message_id]
+        if not pending:
+            del self._undelivered[recipient]
+        return True
 
     async def undelivered(self, recipient: UserRef, limit: int) -> list[Message]:
         pending = self._undelivered.get(recipient)
@@ -211,15 +225,13 @@ class InMemoryMessageRepository:
                 break
         return found
 
-    async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None:
+    async def mark_delivered(
+        self, recipient: UserRef, message_ids: Sequence[str], at: datetime
+    ) -> None:
         for message_id in message_ids:
             message = self._messages.get(message_id)
-            if message is None or not message.awaiting_delivery:
+            if message is None or not self._forget_pending(recipient, message_id):
                 continue
+            still = any(message_id in self._undelivered.get(r, ()) for r in message.recipients)
             self._messages[message_id] = attrs.evolve(
-                message, delivered_at=message.delivered_at or at, awaiting_delivery=False)
-            pending = self._undelivered.get(message.recipient)
-            if pending is not None:
-                pending.pop(message_id, None)
-                if not pending:
-                    del self._undelivered[message.recipient]
+                message, delivered_at=message.delivered_at or at, awaiting_delivery=still)

@@ -30,6 +30,7 @@ from chat_server.domain.model import (
     ProductSnapshot,
     UserRef,
     UserType,
+    sides_addressed,
 )
 
 SNAPSHOT_FIELDS = tuple(a.name for a in attrs.fields(ProductSnapshot))
@@ -58,6 +59,8 @@ def _chat_from(doc: Document) -> Chat:
         last_message_id=str(doc["last_message_id"]) if doc.get("last_message_id") else None,
         last_message_seq=doc.get("last_message_seq", 0),
         pending_seqs=tuple(doc.get("pending_seqs") or ()),
+        system_sent_seq=doc.get("system_sent_seq", 0),
+        revision=doc.get("revision", 0),
     )
 
 
@@ -78,6 +81,8 @@ def _chat_to(chat: Chat) -> Document:
         "last_message_id": new_oid(chat.last_message_id) if chat.last_message_id else None,
         "last_message_seq": chat.last_message_seq,
         "pending_seqs": list(chat.pending_seqs),
+        "system_sent_seq": chat.system_sent_seq,
+        "revision": chat.revision,
     }
     for name in SNAPSHOT_FIELDS:
         doc[name] = getattr(chat.snapshot, name)
@@ -87,6 +92,9 @@ def _chat_to(chat: Chat) -> Document:
 def _key_filter(key: ChatKey) -> Document:
     return {"customer_id": key.customer_id, "vendor_id": key.vendor_id,
             "product_id": key.product_id}
+
+
+_bumped: Document = {"$add": [{"$ifNull": ["$revision", 0]}, 1]}
 
 
 def _without(seq: int) -> Document:
@@ -164,25 +172,28 @@ class MongoChatRepository:
 
     @translate_outages
     async def apply_message(
-        self, chat_id: str, sender: UserType, seq: int, message_id: str, at: datetime,
+        self, chat_id: str, sender: UserType | None, seq: int, message_id: str, at: datetime,
         snapshot: ProductSnapshot | None,
     ) -> Chat:
         # Chat.with_message: the filter on pending_seqs makes it apply once; every field is
         # a maximum or guarded by $cond on the stored values, so concurrent sends may apply
-        # in any order.
-        sent, recipient = side(sender), side(sender.other)
-        unread, read_seq = f"{recipient}_unread", f"{recipient}_read_seq"
+        # in any order. The document before is returned: with_message applied to it is
+        # exactly what was written.
+        sent = "system_sent_seq" if sender is None else f"{side(sender)}_sent_seq"
         newer = {"$gt": [seq, "$last_message_seq"]}
         changes: Document = {
             "pending_seqs": _without(seq),
-            f"{sent}_sent_seq": {"$max": [f"${sent}_sent_seq", seq]},
-            unread: {"$cond": [{"$gt": [seq, f"${read_seq}"]}, {"$add": [f"${unread}", 1]},
-                               f"${unread}"]},
+            sent: {"$max": [{"$ifNull": [f"${sent}", 0]}, seq]},
             "updated_at": {"$max": ["$updated_at", at]},
             "last_message_id": {"$cond": [newer, new_oid(message_id), "$last_message_id"]},
             "last_message_at": {"$cond": [newer, at, "$last_message_at"]},
             "last_message_seq": {"$cond": [newer, seq, "$last_message_seq"]},
+            "revision": _bumped,
         }
+        for addressed in sides_addressed(sender):
+            unread, read_seq = f"{side(addressed)}_unread", f"{side(addressed)}_read_seq"
+            changes[unread] = {"$cond": [{"$gt": [seq, f"${read_seq}"]},
+                                         {"$add": [f"${unread}", 1]}, f"${unread}"]}
         if snapshot is not None:
             changes.update({name: {"$literal": value} for name in SNAPSHOT_FIELDS
                             if (value := getattr(snapshot, name)) is not None})
@@ -191,10 +202,11 @@ class MongoChatRepository:
             raise ChatNotFound(chat_id)
         doc = await self._chats.find_one_and_update(
             {"_id": key, "pending_seqs": seq}, [{"$set": changes}],
-            return_document=ReturnDocument.AFTER,
+            return_document=ReturnDocument.BEFORE,
         )
-        if doc is None:  # applied already (a retry), or no such chat
-            doc = await self._chats.find_one({"_id": key})
+        if doc is not None:
+            return _chat_from(doc).with_message(sender, seq, message_id, at, snapshot)
+        doc = await self._chats.find_one({"_id": key})  # applied already (a retry)
         if doc is None:
             raise ChatNotFound(chat_id)
         return _chat_from(doc)
@@ -204,10 +216,14 @@ class MongoChatRepository:
         # Chat.read_by in one update; the document before it is returned, and applying
         # read_by to it gives exactly the document the update wrote.
         mine, other = side(reader), side(reader.other)
+        addressed = {"$max": [f"${other}_sent_seq", {"$ifNull": ["$system_sent_seq", 0]}]}
+        changed = {"$or": [{"$ne": [f"${mine}_read_seq", addressed]},
+                           {"$ne": [f"${mine}_unread", 0]}]}
         key = oid(chat_id)
         doc = None if key is None else await self._chats.find_one_and_update(
             {"_id": key},
-            [{"$set": {f"{mine}_read_seq": f"${other}_sent_seq", f"{mine}_unread": 0}}],
+            [{"$set": {"revision": {"$cond": [changed, _bumped, {"$ifNull": ["$revision", 0]}]}}},
+             {"$set": {f"{mine}_read_seq": addressed, f"{mine}_unread": 0}}],
             return_document=ReturnDocument.BEFORE,
         )
         if doc is None:
@@ -222,17 +238,18 @@ class MongoChatRepository:
         # Chat.without_message in one update pipeline, each field decided by $cond on the
         # stored values, so it composes with concurrent sends and reads: a message still
         # pending is only dropped from the pending seqs (it never counted).
-        recipient = side(message.sender.type.other)
-        unread, read_seq = f"{recipient}_unread", f"{recipient}_read_seq"
         pending = {"$in": [message.seq, {"$ifNull": ["$pending_seqs", []]}]}
         changes: Document = {
             "pending_seqs": {"$cond": [pending, _without(message.seq), "$pending_seqs"]},
-            unread: {"$cond": [
+            "revision": {"$cond": [pending, {"$ifNull": ["$revision", 0]}, _bumped]},
+        }
+        for addressed in sides_addressed(message.sender_side):
+            unread, read_seq = f"{side(addressed)}_unread", f"{side(addressed)}_read_seq"
+            changes[unread] = {"$cond": [
                 {"$and": [{"$not": [pending]}, {"$gt": [message.seq, f"${read_seq}"]}]},
                 {"$max": [0, {"$subtract": [f"${unread}", 1]}]},
                 f"${unread}",
-            ]},
-        }
+            ]}
         message_key = oid(message.id)
         if message_key is not None:  # a malformed id is never the stored last message
             was_last = {"$and": [{"$not": [pending]},

@@ -21,10 +21,35 @@ from pymongo.errors import DuplicateKeyError
 from chat_server.adapters.mongo.client import STORAGE_TIMEOUT_S, translate_outages
 from chat_server.adapters.mongo.documents import Document, new_oid, oid, side, user_key
 from chat_server.domain.errors import DuplicateClientMessageId
-from chat_server.domain.model import Message, UserRef, UserType
+from chat_server.domain.model import Message, UserRef, UserType, sides_addressed
 
 # History pages read a seq range a little wider than the page, for deleted messages.
 HISTORY_SLACK = 8
+
+
+def _user(user_type: str | None, user_id: int | None) -> UserRef | None:
+    return None if user_type is None or user_id is None else UserRef(UserType(user_type), user_id)
+
+
+def _parse_user_key(key: str) -> UserRef:
+    user_type, _, user_id = key.partition(":")
+    return UserRef(UserType(user_type), int(user_id))
+
+
+def _listed(value: object) -> list[Any]:
+    """A field written as a list (or, by the first release, as a single value)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _without(field: str, value: str) -> Document:
+    """The list ``field`` without ``value`` (an aggregation expression that also reads the
+    single values the first release wrote)."""
+    as_list = {"$cond": [{"$isArray": f"${field}"}, f"${field}",
+                         {"$cond": [{"$eq": [{"$type": f"${field}"}, "missing"]}, [],
+                                    [f"${field}"]]}]}
+    return {"$filter": {"input": as_list, "cond": {"$ne": ["$$this", value]}}}
 
 
 def _message_from(doc: Document) -> Message:
@@ -32,15 +57,16 @@ def _message_from(doc: Document) -> Message:
         id=str(doc["_id"]),
         chat_id=str(doc["chat_id"]),
         seq=doc["seq"],
-        sender=UserRef(UserType(doc["sender_type"]), doc["sender_id"]),
-        recipient=UserRef(UserType(doc["recipient_type"]), doc["recipient_id"]),
+        sender=_user(doc.get("sender_type"), doc.get("sender_id")),
+        recipient=_user(doc.get("recipient_type"), doc.get("recipient_id")),
+        system_audience=tuple(_parse_user_key(k) for k in doc.get("audience") or ()),
         text=doc.get("text"),
         images=tuple(doc.get("images") or ()),
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
         read_at=doc.get("read_at"),
         delivered_at=doc.get("delivered_at"),
-        awaiting_delivery="pending_for" in doc,
+        awaiting_delivery=bool(_listed(doc.get("pending_for"))),
         recipient_online=doc.get("recipient_online", False),
         client_message_id=doc.get("client_message_id"),
         opened_chat=doc.get("opened_chat", False),
@@ -53,10 +79,10 @@ def _message_to(m: Message) -> Document:
         "_id": new_oid(m.id),
         "chat_id": new_oid(m.chat_id),
         "seq": m.seq,
-        "sender_type": m.sender.type.value,
-        "sender_id": m.sender.id,
-        "recipient_type": m.recipient.type.value,
-        "recipient_id": m.recipient.id,
+        "sender_type": m.sender.type.value if m.sender else None,
+        "sender_id": m.sender.id if m.sender else None,
+        "recipient_type": m.recipient.type.value if m.recipient else None,
+        "recipient_id": m.recipient.id if m.recipient else None,
         "text": m.text,
         "images": list(m.images),
         "created_at": m.created_at,
@@ -67,26 +93,30 @@ def _message_to(m: Message) -> Document:
         "opened_chat": m.opened_chat,
         "deleted": m.deleted,
     }
+    if m.system_audience:
+        doc["audience"] = [user_key(u) for u in m.system_audience]
     # The idempotency key is on every message (unique index, no partial filter): with a
-    # clientMessageId it is the (sender, id) pair, without one the message's own id.
+    # clientMessageId it is the (owner, id) pair, without one the message's own id.
     if m.client_message_id is not None:
         doc["client_message_id"] = m.client_message_id
-        doc["dedup_key"] = _dedup_key(m.sender, m.client_message_id)
+        doc["dedup_key"] = _dedup_key(m.dedup_owner, m.client_message_id)
     else:
         doc["dedup_key"] = f"id|{m.id}"
+    # Lists (a system message is addressed to both sides): one equality on an element
+    # selects a side's unread messages, a recipient's undelivered ones.
     if m.read_at is None and not m.deleted:
-        doc["unread_for"] = side(m.recipient.type)
+        doc["unread_for"] = [s.value for s in sides_addressed(m.sender_side)]
     if m.awaiting_delivery and not m.deleted:
-        doc["pending_for"] = _pending_key(m.recipient)
+        doc["pending_for"] = [_pending_key(r) for r in m.recipients]
     return doc
 
 
 def _pending_key(recipient: UserRef) -> str:
-    return user_key(recipient)  # one field, so one equality selects a recipient
+    return user_key(recipient)
 
 
-def _dedup_key(sender: UserRef, client_message_id: str) -> str:
-    return f"{sender}|{client_message_id}"
+def _dedup_key(owner: str, client_message_id: str) -> str:
+    return f"{owner}|{client_message_id}"
 
 
 def _is_client_id_conflict(exc: DuplicateKeyError) -> bool:
@@ -124,8 +154,8 @@ class MongoMessageRepository:
         return None if doc is None else _message_from(doc)
 
     @translate_outages
-    async def by_client_id(self, sender: UserRef, client_message_id: str) -> Message | None:
-        doc = await self._messages.find_one({"dedup_key": _dedup_key(sender, client_message_id)})
+    async def by_client_id(self, owner: str, client_message_id: str) -> Message | None:
+        doc = await self._messages.find_one({"dedup_key": _dedup_key(owner, client_message_id)})
         return None if doc is None else _message_from(doc)
 
     @translate_outages
@@ -177,8 +207,12 @@ class MongoMessageRepository:
             ids = [doc["_id"] async for doc in cursor]
             if not ids:
                 return []
-        await self._messages.update_many(
-            query, {"$set": {"read_at": at}, "$unset": {"unread_for": ""}})
+        # A system message is unread for both sides: only this side leaves the list, and
+        # the first reading sets read_at.
+        await self._messages.update_many(query, [{"$set": {
+            "read_at": {"$ifNull": ["$read_at", at]},
+            "unread_for": _without("unread_for", side(recipient)),
+        }}])
         return [str(i) for i in ids]
 
     @translate_outages
@@ -204,14 +238,18 @@ class MongoMessageRepository:
         return [_message_from(doc) async for doc in cursor]
 
     @translate_outages
-    async def mark_delivered(self, message_ids: Sequence[str], at: datetime) -> None:
-        # Only messages still awaiting delivery; one already emitted keeps its delivered_at.
+    async def mark_delivered(
+        self, recipient: UserRef, message_ids: Sequence[str], at: datetime
+    ) -> None:
+        # Only messages still awaiting this recipient; one emitted before keeps its
+        # delivered_at.
         keys = list(dict.fromkeys(k for k in map(oid, message_ids) if k is not None))
+        pending = _pending_key(recipient)
         if keys:
             await self._messages.update_many(
-                {"_id": {"$in": keys}, "pending_for": {"$exists": True}},
-                [{"$set": {"delivered_at": {"$ifNull": ["$delivered_at", at]}}},
-                 {"$unset": "pending_for"}],
+                {"_id": {"$in": keys}, "pending_for": pending},
+                [{"$set": {"delivered_at": {"$ifNull": ["$delivered_at", at]},
+                           "pending_for": _without("pending_for", pending)}}],
             )
 
 

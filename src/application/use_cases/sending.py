@@ -90,7 +90,7 @@ class SendMessageHandler:
         content = self._validate(cmd)
         refresh = cmd.snapshot.written_by(user.type, opening=False) if cmd.snapshot else None
         if cmd.client_message_id is not None:
-            earlier = await self._messages.by_client_id(user, cmd.client_message_id)
+            earlier = await self._messages.by_client_id(str(user), cmd.client_message_id)
             if earlier is not None:
                 return await self._replay(earlier, refresh)
 
@@ -126,7 +126,7 @@ class SendMessageHandler:
         except DuplicateClientMessageId:
             # A concurrent repeat of this send won the race; our seq stays unused.
             assert cmd.client_message_id is not None
-            earlier = await self._messages.by_client_id(user, cmd.client_message_id)
+            earlier = await self._messages.by_client_id(str(user), cmd.client_message_id)
             if earlier is None:  # pragma: no cover - the winner is stored before it raises
                 raise
             return await self._replay(earlier, refresh)
@@ -136,7 +136,7 @@ class SendMessageHandler:
 
     async def _apply(self, message: Message, snapshot: ProductSnapshot | None) -> Chat:
         return await self._chats.apply_message(
-            message.chat_id, message.sender.type, message.seq, message.id, message.created_at,
+            message.chat_id, message.sender_side, message.seq, message.id, message.created_at,
             snapshot,
         )
 

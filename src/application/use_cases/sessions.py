@@ -50,7 +50,7 @@ class ChatSessions:
         pending = pending[:OFFLINE_MESSAGES_LIMIT]
         if pending:
             now = self._clock.now()
-            await self._messages.mark_delivered([m.id for m in pending], now)
+            await self._messages.mark_delivered(caller.user, [m.id for m in pending], now)
             pending = [attrs.evolve(m, delivered_at=m.delivered_at or now, awaiting_delivery=False)
                        for m in pending]
         chats = await self._user_chats(GetUserChats(caller))

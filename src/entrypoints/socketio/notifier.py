@@ -21,7 +21,7 @@ from chat_server.application.events import (
     ReadReceipt,
     TypingChanged,
 )
-from chat_server.domain.model import UserRef
+from chat_server.domain.model import Message, UserRef
 from chat_server.entrypoints.socketio import wire
 
 CHAT = "/chat"
@@ -59,8 +59,13 @@ class SocketIONotifier:
                     "receiveMessage", wire.message_received(message),
                     to=[wire.room(u) for u in chat.participants], namespace=CHAT, skip_sid=skip,
                 )
-            case ChatOpened(chat=chat, message=message):
-                sender, recipient = message.sender, message.recipient
+            case ChatOpened(chat=chat, message=None):
+                for viewer in chat.participants:
+                    await emit("newChat", wire.chat_opened(chat, None, viewer),
+                               to=wire.room(viewer), namespace=CHAT)
+            case ChatOpened(chat=chat, message=Message() as message):
+                sender = message.sender or chat.customer
+                recipient = chat.counterpart(sender)
                 await emit(
                     "newChat", wire.chat_opened(chat, message, recipient),
                     to=wire.room(recipient), namespace=CHAT,

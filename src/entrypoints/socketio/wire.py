@@ -56,16 +56,19 @@ def user_type(user: UserRef) -> str:
     return user.type.name  # CUSTOMER / VENDOR
 
 
+SYSTEM = "SYSTEM"
+
+
 def message_json(m: Message) -> dict[str, Any]:
     created = iso(m.created_at)
     return {
         "id": m.id,
         "chatId": m.chat_id,
         "seq": m.seq,
-        "senderId": m.sender.id,
-        "senderType": m.sender.type.name,
-        "recipientId": m.recipient.id,
-        "recipientType": m.recipient.type.name,
+        "senderId": m.sender.id if m.sender else None,
+        "senderType": m.sender.type.name if m.sender else SYSTEM,
+        "recipientId": m.recipient.id if m.recipient else None,
+        "recipientType": m.recipient.type.name if m.recipient else None,
         "text": m.text,
         "messageImages": list(m.images),
         "read": m.read_at is not None,
@@ -106,8 +109,8 @@ def message_received(message: Message) -> Envelope:
     return envelope("New message received", message_json(message))
 
 
-def chat_opened(chat: Chat, message: Message, viewer: UserRef) -> Envelope:
-    return envelope("New chat created", chat_json(chat, viewer, [message]))
+def chat_opened(chat: Chat, message: Message | None, viewer: UserRef) -> Envelope:
+    return envelope("New chat created", chat_json(chat, viewer, [message] if message else []))
 
 
 def read_receipt(receipt: ReadReceipt) -> Envelope:
