@@ -93,9 +93,25 @@ class PresenceChanged:
         return self.watchers
 
 
-Event = MessageStored | ChatOpened | ReadReceipt | MessageDeleted | TypingChanged | PresenceChanged
+@attrs.frozen
+class ChatUpdated:
+    """What a chat shows changed (a trusted profile or product, a block ...): for both
+    participants, each seeing it as they do."""
+
+    chat: Chat
+
+    @property
+    def audience(self) -> Sequence[UserRef]:
+        return self.chat.participants
+
+
+Event = (
+    MessageStored | ChatOpened | ReadReceipt | MessageDeleted | TypingChanged | PresenceChanged
+    | ChatUpdated
+)
 EVENT_TYPES: tuple[type, ...] = (
     MessageStored, ChatOpened, ReadReceipt, MessageDeleted, TypingChanged, PresenceChanged,
+    ChatUpdated,
 )
 
 R_co = TypeVar("R_co", covariant=True)

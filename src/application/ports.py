@@ -14,6 +14,7 @@ from typing import Protocol
 
 import attrs
 
+from chat_server.domain.directory import Product, Profile
 from chat_server.domain.model import Chat, ChatKey, Message, ProductSnapshot, UserRef, UserType
 
 
@@ -62,8 +63,9 @@ class ChatRepository(Protocol):
 
     async def forget_message(
         self, chat_id: str, message: Message, replacement: Message | None
-    ) -> None:
-        """Apply ``Chat.without_message`` atomically (a message deleted)."""
+    ) -> Chat:
+        """Apply ``Chat.without_message`` atomically (a message deleted); returns the chat
+        after it."""
 
     async def page_for(
         self, user: UserRef, limit: int, after: ChatCursor | None
@@ -77,6 +79,13 @@ class ChatRepository(Protocol):
         customer who shares a chat with them; a customer's only by the vendors they wrote
         to (sent a message in a chat with), so that an unsolicited message earns nothing.
         """
+
+    async def about_product(self, product_id: str, limit: int) -> list[Chat]:
+        """Up to ``limit`` chats about the product, most recent first."""
+
+    async def erase_side(self, user: UserRef) -> int:
+        """Empty the user's display fields (``directory.side_fields``) in every chat of
+        theirs; returns how many chats they have."""
 
     async def presence_audience(self, subject: UserRef, limit: int) -> list[UserRef]:
         """The distinct users who see ``subject``'s presence (``sees_presence_of``), at
@@ -186,12 +195,59 @@ class PresenceRegistry(Protocol):
         then to be passed to ``remove`` (empty with a single node)."""
 
 
+class ProfileRepository(Protocol):
+    """Trusted profiles, one per user (durable)."""
+
+    async def put(self, profile: Profile) -> None: ...
+
+    async def get(self, user: UserRef) -> Profile | None: ...
+
+    async def get_many(self, users: Sequence[UserRef]) -> dict[UserRef, Profile]:
+        """The profiles among ``users``, in one lookup whatever their number."""
+
+    async def delete(self, user: UserRef) -> None: ...
+
+
+class ProductRepository(Protocol):
+    """Trusted products, one per product id (durable)."""
+
+    async def put(self, product: Product) -> None: ...
+
+    async def get(self, product_id: str) -> Product | None: ...
+
+    async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        """The products among ``product_ids``, in one lookup whatever their number."""
+
+
+@attrs.frozen
+class UnreadTotals:
+    total: int  # unread messages addressed to the user, in all their chats
+    chats: int  # chats with at least one
+
+
+class UnreadCounters(Protocol):
+    """Per user, a copy of each chat's unread count for them, and the totals: an unread
+    badge without reading the user's chats."""
+
+    async def record(self, user: UserRef, chat_id: str, unread: int, revision: int) -> None:
+        """Keep ``unread`` as the user's count for the chat, unless a copy of a later
+        ``revision`` of the chat is kept already: idempotent and independent of the order
+        of concurrent calls. Atomic with the totals."""
+
+    async def totals(self, user: UserRef) -> UnreadTotals: ...
+
+    async def forget(self, user: UserRef) -> None:
+        """Drop everything kept for the user (erasure)."""
+
+
 class LastSeenRepository(Protocol):
     """When each user was last online (durable)."""
 
     async def set(self, user: UserRef, at: datetime) -> None: ...
 
     async def get(self, user: UserRef) -> datetime | None: ...
+
+    async def forget(self, user: UserRef) -> None: ...
 
 
 class RateKind(enum.Enum):

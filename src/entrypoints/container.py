@@ -24,6 +24,11 @@ from chat_server.adapters.memory import (
     InMemoryRateLimiter,
     InMemoryTypingThrottle,
 )
+from chat_server.adapters.memory.directory import (
+    InMemoryProductRepository,
+    InMemoryProfileRepository,
+)
+from chat_server.adapters.memory.unread import InMemoryUnreadCounters
 from chat_server.adapters.mongo import (
     MongoChatRepository,
     MongoHealthProbe,
@@ -32,6 +37,8 @@ from chat_server.adapters.mongo import (
     create_mongo_client,
     prepare_mongo,
 )
+from chat_server.adapters.mongo.directory import MongoProductRepository, MongoProfileRepository
+from chat_server.adapters.mongo.unread import MongoUnreadCounters
 from chat_server.adapters.redis import (
     RedisHealthProbe,
     RedisPresenceRegistry,
@@ -55,6 +62,7 @@ from chat_server.application.use_cases import (
     SendMessageHandler,
     SignalTypingHandler,
 )
+from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.domain.model import UrlPolicy
 from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.settings import Settings
@@ -79,6 +87,9 @@ class MemoryStorage(containers.DeclarativeContainer):
     chats = providers.Singleton(InMemoryChatRepository)
     messages = providers.Singleton(InMemoryMessageRepository)
     last_seen = providers.Singleton(InMemoryLastSeenRepository)
+    profiles = providers.Singleton(InMemoryProfileRepository)
+    products = providers.Singleton(InMemoryProductRepository)
+    unread = providers.Singleton(InMemoryUnreadCounters)
     health = providers.Singleton(InMemoryHealthProbe)
     prepare = providers.Coroutine(_nothing_to_prepare)
 
@@ -102,6 +113,9 @@ class MongoStorage(containers.DeclarativeContainer):
     chats = providers.Singleton(MongoChatRepository, db=database, timeout_s=timeout_s)
     messages = providers.Singleton(MongoMessageRepository, db=database, timeout_s=timeout_s)
     last_seen = providers.Singleton(MongoLastSeenRepository, db=database, timeout_s=timeout_s)
+    profiles = providers.Singleton(MongoProfileRepository, db=database, timeout_s=timeout_s)
+    products = providers.Singleton(MongoProductRepository, db=database, timeout_s=timeout_s)
+    unread = providers.Singleton(MongoUnreadCounters, db=database, timeout_s=timeout_s)
     health = providers.Singleton(MongoHealthProbe, client=client)
     prepare = providers.Coroutine(
         prepare_mongo, client=client, db=database,
@@ -228,20 +242,26 @@ class Container(containers.DeclarativeContainer):
     publisher = providers.Singleton(EventPublisher, subscribers=subscribers)
 
     chats, messages, last_seen = storage.chats, storage.messages, storage.last_seen
-    read_marker = providers.Singleton(ReadMarker, chats=chats, messages=messages, clock=clock)
-    get_user_chats = providers.Singleton(GetUserChatsHandler, chats=chats, messages=messages)
+    counters = storage.unread
+    display = providers.Singleton(TrustedDisplay, profiles=storage.profiles,
+                                  products=storage.products)
+    read_marker = providers.Singleton(ReadMarker, chats=chats, messages=messages, clock=clock,
+                                      counters=counters)
+    get_user_chats = providers.Singleton(GetUserChatsHandler, chats=chats, messages=messages,
+                                         display=display, counters=counters)
     use_cases = providers.Singleton(
         UseCases,
         send_message=providers.Singleton(
             SendMessageHandler, chats=chats, messages=messages, presence=presence,
-            clock=clock, ids=ids, limiter=limiter, urls=providers.Callable(_url_policy, settings),
+            clock=clock, ids=ids, counters=counters, display=display, limiter=limiter,
+            urls=providers.Callable(_url_policy, settings),
         ),
         join_chat=providers.Singleton(
-            JoinChatHandler, chats=chats, messages=messages, marker=read_marker
+            JoinChatHandler, chats=chats, messages=messages, marker=read_marker, display=display
         ),
         mark_as_read=providers.Singleton(MarkAsReadHandler, chats=chats, marker=read_marker),
         delete_message=providers.Singleton(
-            DeleteMessageHandler, chats=chats, messages=messages, clock=clock
+            DeleteMessageHandler, chats=chats, messages=messages, clock=clock, counters=counters
         ),
         signal_typing=providers.Singleton(
             SignalTypingHandler, chats=chats, throttle=coordination.typing_throttle

@@ -26,8 +26,11 @@ from chat_server.adapters.mongo import (
     wait_for_mongo,
 )
 from chat_server.adapters.mongo.client import INDEXES, prepare_mongo
+from chat_server.adapters.mongo.directory import MongoProductRepository, MongoProfileRepository
+from chat_server.adapters.mongo.unread import MongoUnreadCounters
 from chat_server.adapters.system import ObjectIdGenerator
 from chat_server.application.use_cases import Caller, GetUserChats, GetUserChatsHandler
+from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.domain.errors import StorageUnavailable
 from chat_server.domain.model import Chat, ChatKey, Message, ProductSnapshot, UserRef, UserType
 
@@ -89,7 +92,11 @@ async def vendor_with_chats(db: AsyncIOMotorDatabase[Any], vendor: UserRef, coun
 
 async def test_listing_chats_costs_the_same_queries_for_10_and_100_chats(logged):
     db, log = logged
-    handler = GetUserChatsHandler(chats=MongoChatRepository(db), messages=MongoMessageRepository(db))
+    handler = GetUserChatsHandler(
+        chats=MongoChatRepository(db), messages=MongoMessageRepository(db),
+        display=TrustedDisplay(profiles=MongoProfileRepository(db),
+                               products=MongoProductRepository(db)),
+        counters=MongoUnreadCounters(db))
     reads = {}
     for count in (10, 100):
         vendor = UserRef(UserType.VENDOR, count)
@@ -101,8 +108,9 @@ async def test_listing_chats_costs_the_same_queries_for_10_and_100_chats(logged)
         assert len(page.chats) == count
         assert all(len(item.messages) == 1 for item in page.chats)
         reads[count] = log.reads()
-    # One find for the page of chats, one for their last messages, whatever the count.
-    assert reads[10] == reads[100] == ["find", "find"]
+    # One find each for the page of chats, their last messages, the trusted profiles and
+    # products of the page (batched), and the user's unread totals, whatever the count.
+    assert reads[10] == reads[100] == ["find"] * 5
 
 
 async def test_page_for_is_exactly_one_query(logged):

@@ -25,6 +25,11 @@ from chat_server.adapters.memory import (
     InMemoryMessageRepository,
     InMemoryPresenceRegistry,
 )
+from chat_server.adapters.memory.directory import (
+    InMemoryProductRepository,
+    InMemoryProfileRepository,
+)
+from chat_server.adapters.memory.unread import InMemoryUnreadCounters
 from chat_server.adapters.mongo import (
     MongoChatRepository,
     MongoLastSeenRepository,
@@ -40,6 +45,7 @@ from chat_server.application.ports import (
     MessageRepository,
 )
 from chat_server.application.use_cases import Caller, ChatRef, SendMessage, SendMessageHandler
+from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.domain.errors import ChatNotFound, DuplicateClientMessageId, StorageUnavailable
 from chat_server.domain.model import (
     Chat,
@@ -660,8 +666,11 @@ async def test_a_send_whose_insert_fails_leaves_the_chat_right_and_a_retry_finis
 ):
     chat = await open_chat(storage)
     messages = FailingOnce(storage.messages, stored)
-    handler = SendMessageHandler(chats=storage.chats, messages=messages,
-                                 presence=InMemoryPresenceRegistry(), clock=FixedClock(), ids=IDS)
+    handler = SendMessageHandler(
+        chats=storage.chats, messages=messages, presence=InMemoryPresenceRegistry(),
+        clock=FixedClock(), ids=IDS, counters=InMemoryUnreadCounters(),
+        display=TrustedDisplay(profiles=InMemoryProfileRepository(),
+                               products=InMemoryProductRepository()))
     command = SendMessage(Caller(chat.customer), ChatRef(chat.id), text="hello",
                           client_message_id="retry-me")
     with pytest.raises(StorageUnavailable):

@@ -21,6 +21,11 @@ from chat_server.adapters.memory import (
     InMemoryPresenceRegistry,
     InMemoryTypingThrottle,
 )
+from chat_server.adapters.memory.directory import (
+    InMemoryProductRepository,
+    InMemoryProfileRepository,
+)
+from chat_server.adapters.memory.unread import InMemoryUnreadCounters
 from chat_server.application.bus import EventPublisher
 from chat_server.application.events import EVENT_TYPES, Event, Outcome
 from chat_server.application.use_cases import (
@@ -38,6 +43,7 @@ from chat_server.application.use_cases import (
     SignalTypingHandler,
     WentOffline,
 )
+from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.domain.model import UserRef, UserType
 
 
@@ -134,6 +140,10 @@ class Core:
     tracker: PresenceTracker
     sessions: ChatSessions
     send_handler: SendMessageHandler
+    counters: InMemoryUnreadCounters
+    profiles: InMemoryProfileRepository
+    products: InMemoryProductRepository
+    display: TrustedDisplay
 
     async def connect(self, user: UserRef, connection_id: str) -> None:
         await self.publisher.publish((await self.tracker.connect(user, connection_id)).events)
@@ -156,19 +166,24 @@ def build_core(chats: Any = None, messages: Any = None) -> Core:
     publisher = EventPublisher([recorder])
     throttle_clock = [0.0]
     throttle = InMemoryTypingThrottle(2.0, monotonic=lambda: throttle_clock[0])
-    marker = ReadMarker(chats=chats, messages=messages, clock=clock)
-    user_chats = GetUserChatsHandler(chats=chats, messages=messages)
+    counters = InMemoryUnreadCounters()
+    profiles, products = InMemoryProfileRepository(), InMemoryProductRepository()
+    display = TrustedDisplay(profiles=profiles, products=products)
+    marker = ReadMarker(chats=chats, messages=messages, clock=clock, counters=counters)
+    user_chats = GetUserChatsHandler(chats=chats, messages=messages, display=display,
+                                     counters=counters)
     send = SendMessageHandler(chats=chats, messages=messages, presence=presence, clock=clock,
-                              ids=ids)
+                              ids=ids, counters=counters, display=display)
     return Core(
         chats=memory_chats, messages=memory_messages, presence=presence, last_seen=last_seen,
         notifier=recorder, publisher=publisher, clock=clock, ids=ids,
         throttle_clock=throttle_clock,
         send=running(publisher, send),
-        join=running(publisher, JoinChatHandler(chats=chats, messages=messages, marker=marker)),
+        join=running(publisher, JoinChatHandler(chats=chats, messages=messages, marker=marker,
+                                                display=display)),
         mark_read=running(publisher, MarkAsReadHandler(chats=chats, marker=marker)),
         delete=running(publisher, DeleteMessageHandler(chats=chats, messages=messages,
-                                                       clock=clock)),
+                                                       clock=clock, counters=counters)),
         typing=running(publisher, SignalTypingHandler(chats=chats, throttle=throttle)),
         user_chats=user_chats,
         get_messages=GetMessagesHandler(chats=chats, messages=messages),
@@ -179,6 +194,7 @@ def build_core(chats: Any = None, messages: Any = None) -> Core:
         sessions=ChatSessions(messages=messages, presence=presence, clock=clock,
                               user_chats=user_chats, grace_seconds=0.05),
         send_handler=send,
+        counters=counters, profiles=profiles, products=products, display=display,
     )
 
 

@@ -226,7 +226,7 @@ async def test_opening_chats_takes_from_the_new_chat_bucket(core: Core):
     limiter = InMemoryRateLimiter({RateKind.NEW_CHAT: RateLimit(0.0001, 2)})
     handler = SendMessageHandler(chats=core.chats, messages=core.messages,
                                  presence=core.presence, clock=core.clock, ids=core.ids,
-                                 limiter=limiter)
+                                 counters=core.counters, display=core.display, limiter=limiter)
     for product in ("a", "b"):
         await handler(SendMessage(caller(CUSTOMER), ChatRef(product_id=product, recipient_id=2),
                                   text="hi"))

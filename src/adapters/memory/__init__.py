@@ -28,14 +28,22 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports structurally
+    from chat_server.adapters.memory.directory import (
+        InMemoryProductRepository,
+        InMemoryProfileRepository,
+    )
+    from chat_server.adapters.memory.unread import InMemoryUnreadCounters
     from chat_server.application.ports import (
         ChatRepository,
         HealthProbe,
         LastSeenRepository,
         MessageRepository,
         PresenceRegistry,
+        ProductRepository,
+        ProfileRepository,
         RateLimiter,
         TypingThrottle,
+        UnreadCounters,
     )
 
     def _conforms() -> None:
@@ -46,4 +54,8 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         limiter: RateLimiter = InMemoryRateLimiter({})
         throttle: TypingThrottle = InMemoryTypingThrottle()
         health: HealthProbe = InMemoryHealthProbe()
+        profiles: ProfileRepository = InMemoryProfileRepository()
+        products: ProductRepository = InMemoryProductRepository()
+        unread: UnreadCounters = InMemoryUnreadCounters()
         del chats, messages, last_seen, presence, limiter, throttle, health
+        del profiles, products, unread

@@ -90,3 +90,6 @@ class InMemoryLastSeenRepository:
 
     async def get(self, user: UserRef) -> datetime | None:
         return self._last_seen.get(user)
+
+    async def forget(self, user: UserRef) -> None:
+        self._last_seen.pop(user, None)

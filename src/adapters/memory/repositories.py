@@ -11,6 +11,7 @@ from datetime import datetime
 import attrs
 
 from chat_server.application.ports import ChatCursor
+from chat_server.domain.directory import side_fields
 from chat_server.domain.errors import ChatNotFound, DuplicateClientMessageId
 from chat_server.domain.model import (
     Chat,
@@ -79,8 +80,10 @@ class InMemoryChatRepository:
 
     async def forget_message(
         self, chat_id: str, message: Message, replacement: Message | None
-    ) -> None:
-        self._chats[chat_id] = self._require(chat_id).without_message(message, replacement)
+    ) -> Chat:
+        chat = self._require(chat_id).without_message(message, replacement)
+        self._chats[chat_id] = chat
+        return chat
 
     async def page_for(
         self, user: UserRef, limit: int, after: ChatCursor | None
@@ -90,6 +93,19 @@ class InMemoryChatRepository:
             bound = (after.last_message_at, after.chat_id)
             chats = (c for c in chats if (c.last_message_at, c.id) < bound)
         return heapq.nlargest(limit, chats, key=lambda c: (c.last_message_at, c.id))
+
+    async def about_product(self, product_id: str, limit: int) -> list[Chat]:
+        chats = (c for c in self._chats.values() if c.product_id == product_id)
+        return heapq.nlargest(max(limit, 0), chats, key=lambda c: (c.last_message_at, c.id))
+
+    async def erase_side(self, user: UserRef) -> int:
+        emptied = side_fields(user.type)
+        chat_ids = self._by_user.get(user, [])
+        for chat_id in chat_ids:
+            chat = self._chats[chat_id]
+            self._chats[chat_id] = attrs.evolve(
+                chat, snapshot=attrs.evolve(chat.snapshot, **emptied))
+        return len(chat_ids)
 
     async def sees_presence_of(self, viewer: UserRef, subject: UserRef) -> bool:
         if viewer.type is subject.type:

@@ -36,11 +36,19 @@ __all__ = [
 if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports structurally
     from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 
+    from chat_server.adapters.mongo.directory import (
+        MongoProductRepository,
+        MongoProfileRepository,
+    )
+    from chat_server.adapters.mongo.unread import MongoUnreadCounters
     from chat_server.application.ports import (
         ChatRepository,
         HealthProbe,
         LastSeenRepository,
         MessageRepository,
+        ProductRepository,
+        ProfileRepository,
+        UnreadCounters,
     )
 
     def _conforms(db: AsyncIOMotorDatabase[Any], client: AsyncIOMotorClient[Any]) -> None:
@@ -48,4 +56,7 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         messages: MessageRepository = MongoMessageRepository(db)
         last_seen: LastSeenRepository = MongoLastSeenRepository(db)
         health: HealthProbe = MongoHealthProbe(client)
-        del chats, messages, last_seen, health
+        profiles: ProfileRepository = MongoProfileRepository(db)
+        products: ProductRepository = MongoProductRepository(db)
+        unread: UnreadCounters = MongoUnreadCounters(db)
+        del chats, messages, last_seen, health, profiles, products, unread

@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from chat_server.adapters.mongo.client import STORAGE_TIMEOUT_S, translate_outages
 from chat_server.adapters.mongo.documents import Document, new_oid, oid, side
 from chat_server.application.ports import ChatCursor
+from chat_server.domain.directory import side_fields
 from chat_server.domain.errors import ChatNotFound
 from chat_server.domain.model import (
     PENDING_SEQS_WINDOW,
@@ -234,7 +235,7 @@ class MongoChatRepository:
     @translate_outages
     async def forget_message(
         self, chat_id: str, message: Message, replacement: Message | None
-    ) -> None:
+    ) -> Chat:
         # Chat.without_message in one update pipeline, each field decided by $cond on the
         # stored values, so it composes with concurrent sends and reads: a message still
         # pending is only dropped from the pending seqs (it never counted).
@@ -260,10 +261,11 @@ class MongoChatRepository:
             changes["last_message_seq"] = {"$cond": [
                 was_last, replacement.seq if replacement else 0, "$last_message_seq"]}
         key = oid(chat_id)
-        result = None if key is None else await self._chats.update_one(
-            {"_id": key}, [{"$set": changes}])
-        if result is None or result.matched_count == 0:
+        doc = None if key is None else await self._chats.find_one_and_update(
+            {"_id": key}, [{"$set": changes}], return_document=ReturnDocument.AFTER)
+        if doc is None:
             raise ChatNotFound(chat_id)
+        return _chat_from(doc)
 
     @translate_outages
     async def page_for(
@@ -285,6 +287,20 @@ class MongoChatRepository:
         cursor = self._chats.find(query).sort(
             [("last_message_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [_chat_from(doc) async for doc in cursor]
+
+    @translate_outages
+    async def about_product(self, product_id: str, limit: int) -> list[Chat]:
+        if limit <= 0:
+            return []
+        cursor = self._chats.find({"product_id": product_id}).sort(
+            [("last_message_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_chat_from(doc) async for doc in cursor]
+
+    @translate_outages
+    async def erase_side(self, user: UserRef) -> int:
+        result = await self._chats.update_many(
+            {f"{side(user.type)}_id": user.id}, {"$set": side_fields(user.type)})
+        return int(result.matched_count)
 
     @translate_outages
     async def sees_presence_of(self, viewer: UserRef, subject: UserRef) -> bool:

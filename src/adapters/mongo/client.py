@@ -159,6 +159,9 @@ INDEXES: dict[str, list[IndexModel]] = {
                     ("_id", DESCENDING)], name="customer_chats"),
         IndexModel([("vendor_id", ASCENDING), ("last_message_at", DESCENDING),
                     ("_id", DESCENDING)], name="vendor_chats"),
+        # The chats about a product, for chatUpdated when the backend sets the product.
+        IndexModel([("product_id", ASCENDING), ("last_message_at", DESCENDING),
+                    ("_id", DESCENDING)], name="product_chats"),
     ],
     "messages": [
         # One seq per chat; history pages walk it backwards from before_seq.

@@ -30,3 +30,7 @@ class MongoLastSeenRepository:
             return None
         at: datetime = doc["at"]
         return at
+
+    @translate_outages
+    async def forget(self, user: UserRef) -> None:
+        await self._last_seen.delete_one({"_id": user_key(user)})

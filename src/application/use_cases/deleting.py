@@ -5,8 +5,14 @@ from __future__ import annotations
 import attrs
 
 from chat_server.application.events import MessageDeleted, Outcome
-from chat_server.application.ports import ChatRepository, Clock, MessageRepository
+from chat_server.application.ports import (
+    ChatRepository,
+    Clock,
+    MessageRepository,
+    UnreadCounters,
+)
 from chat_server.application.use_cases.common import Caller, ChatFinder, ChatRef
+from chat_server.application.use_cases.display import record_unread
 from chat_server.domain.errors import MessageNotFound, NotTheSender
 from chat_server.domain.model import Chat, Message
 
@@ -19,14 +25,18 @@ class DeleteMessage:
 
 
 async def forget_message(
-    chats: ChatRepository, messages: MessageRepository, chat: Chat, message: Message
-) -> None:
-    """Undo what a deleted message did to its chat's counters and last-message pointer."""
+    chats: ChatRepository, messages: MessageRepository, counters: UnreadCounters, chat: Chat,
+    message: Message,
+) -> Chat:
+    """Undo what a deleted message did to its chat's counters and last-message pointer,
+    and to its recipients' unread totals."""
     replacement = None
     if chat.last_message_id == message.id:
         latest = await messages.history(chat.id, before_seq=message.seq, limit=1)
         replacement = latest[0] if latest else None
-    await chats.forget_message(chat.id, message, replacement)
+    after = await chats.forget_message(chat.id, message, replacement)
+    await record_unread(counters, after, message.recipients)
+    return after
 
 
 class DeleteMessageHandler:
@@ -37,8 +47,9 @@ class DeleteMessageHandler:
       nor as the chat's last message. Both participants learn it.
     """
 
-    def __init__(self, *, chats: ChatRepository, messages: MessageRepository, clock: Clock
-                 ) -> None:
+    def __init__(self, *, chats: ChatRepository, messages: MessageRepository, clock: Clock,
+                 counters: UnreadCounters) -> None:
+        self._counters = counters
         self._chats = chats
         self._messages = messages
         self._clock = clock
@@ -55,6 +66,6 @@ class DeleteMessageHandler:
         erased = await self._messages.erase(message.id, self._clock.now())
         if erased is None:
             raise MessageNotFound(cmd.message_id)
-        await forget_message(self._chats, self._messages, chat, erased)
+        await forget_message(self._chats, self._messages, self._counters, chat, erased)
         deleted = MessageDeleted(chat.id, message.id, chat.participants)
         return Outcome(deleted, (deleted,))

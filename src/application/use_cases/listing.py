@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import attrs
 
-from chat_server.application.ports import ChatCursor, ChatRepository, MessageRepository
+from chat_server.application.ports import (
+    ChatCursor,
+    ChatRepository,
+    MessageRepository,
+    UnreadCounters,
+    UnreadTotals,
+)
 from chat_server.application.use_cases.common import Caller, ChatFinder, ChatRef, ChatWithMessages
+from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.domain.model import Message
 
 
@@ -20,22 +27,27 @@ class GetUserChats:
 class ChatPage:
     chats: list[ChatWithMessages]  # each with its latest message
     next_cursor: ChatCursor | None
+    unread: UnreadTotals  # all the user's chats, not only this page
 
 
 class GetUserChatsHandler:
-    """A page of the user's chats, most recent first, each with its latest message.
+    """A page of the user's chats, most recent first, each with its latest message, as
+    the trusted display shows them, and the user's unread totals.
 
     A constant number of storage queries per page, whatever the number of chats.
     """
 
-    def __init__(self, *, chats: ChatRepository, messages: MessageRepository) -> None:
+    def __init__(self, *, chats: ChatRepository, messages: MessageRepository,
+                 display: TrustedDisplay, counters: UnreadCounters) -> None:
         self._chats = chats
         self._messages = messages
+        self._display = display
+        self._counters = counters
 
     async def __call__(self, query: GetUserChats) -> ChatPage:
         chats = await self._chats.page_for(query.caller.user, query.limit + 1, query.after)
         has_more = len(chats) > query.limit
-        chats = chats[: query.limit]
+        chats = await self._display.show(chats[: query.limit])
         wanted = [c.last_message_id for c in chats if c.last_message_id is not None]
         by_id = {m.id: m for m in await self._messages.by_ids(wanted)}
         items = []
@@ -46,7 +58,7 @@ class GetUserChatsHandler:
             items.append(ChatWithMessages(chat, [last] if last is not None else []))
         last_chat = chats[-1] if has_more and chats else None
         cursor = ChatCursor(last_chat.last_message_at, last_chat.id) if last_chat else None
-        return ChatPage(items, cursor)
+        return ChatPage(items, cursor, await self._counters.totals(query.caller.user))
 
 
 @attrs.frozen

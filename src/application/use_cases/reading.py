@@ -5,7 +5,12 @@ from __future__ import annotations
 import attrs
 
 from chat_server.application.events import Outcome, ReadReceipt
-from chat_server.application.ports import ChatRepository, Clock, MessageRepository
+from chat_server.application.ports import (
+    ChatRepository,
+    Clock,
+    MessageRepository,
+    UnreadCounters,
+)
 from chat_server.application.use_cases.common import (
     LOAD_MESSAGES_LIMIT,
     RECEIPT_IDS_LIMIT,
@@ -15,6 +20,7 @@ from chat_server.application.use_cases.common import (
     ChatWithMessages,
     latest_messages,
 )
+from chat_server.application.use_cases.display import TrustedDisplay, record_unread
 from chat_server.domain.model import Chat, UserRef
 
 
@@ -25,17 +31,19 @@ class ReadMarker:
     participants) only when something was newly read.
     """
 
-    def __init__(self, *, chats: ChatRepository, messages: MessageRepository, clock: Clock
-                 ) -> None:
+    def __init__(self, *, chats: ChatRepository, messages: MessageRepository, clock: Clock,
+                 counters: UnreadCounters) -> None:
         self._chats = chats
         self._messages = messages
         self._clock = clock
+        self._counters = counters
 
     async def mark(self, reader: UserRef, chat: Chat) -> tuple[Chat, ReadReceipt, bool]:
         before, after = await self._chats.mark_read(chat.id, reader.type)
         up_to = after.read_seq_of(reader.type)
         if up_to <= before.read_seq_of(reader.type) and before.unread_for(reader) == 0:
             return after, ReadReceipt(chat.id, reader, None, [], up_to, chat.participants), False
+        await record_unread(self._counters, after, (reader,))
         now = self._clock.now()
         ids = await self._messages.mark_read(chat.id, reader.type, up_to, now, RECEIPT_IDS_LIMIT)
         return after, ReadReceipt(chat.id, reader, now, ids, up_to, chat.participants), True
@@ -55,14 +63,16 @@ class JoinChatHandler:
     """
 
     def __init__(self, *, chats: ChatRepository, messages: MessageRepository,
-                 marker: ReadMarker) -> None:
+                 marker: ReadMarker, display: TrustedDisplay) -> None:
         self._finder = ChatFinder(chats)
         self._messages = messages
         self._marker = marker
+        self._display = display
 
     async def __call__(self, cmd: JoinChat) -> Outcome[ChatWithMessages]:
         chat = await self._finder.get(cmd.caller.user, cmd.ref)
         chat, receipt, marked = await self._marker.mark(cmd.caller.user, chat)
+        chat = await self._display.show_one(chat)
         latest = await latest_messages(self._messages, chat, LOAD_MESSAGES_LIMIT)
         return Outcome(ChatWithMessages(chat, latest), (receipt,) if marked else ())
 

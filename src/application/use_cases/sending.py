@@ -14,8 +14,10 @@ from chat_server.application.ports import (
     PresenceRegistry,
     RateKind,
     RateLimiter,
+    UnreadCounters,
 )
 from chat_server.application.use_cases.common import Caller, ChatFinder, ChatRef
+from chat_server.application.use_cases.display import TrustedDisplay, record_unread
 from chat_server.domain.errors import (
     ChatNotFound,
     DuplicateClientMessageId,
@@ -74,8 +76,11 @@ class SendMessageHandler:
     def __init__(
         self, *, chats: ChatRepository, messages: MessageRepository,
         presence: PresenceRegistry, clock: Clock, ids: IdGenerator,
+        counters: UnreadCounters, display: TrustedDisplay,
         limiter: RateLimiter | None = None, urls: UrlPolicy | None = None,
     ) -> None:
+        self._counters = counters
+        self._display = display
         self._chats = chats
         self._messages = messages
         self._presence = presence
@@ -131,14 +136,18 @@ class SendMessageHandler:
                 raise
             return await self._replay(earlier, refresh)
         chat = await self._apply(message, None if opened else refresh)
+        if opened:  # the only send whose answer shows the chat's display fields
+            chat = await self._display.show_one(chat)
         event: Event = ChatOpened(chat, message) if opened else MessageStored(chat, message)
         return Outcome(SentMessage(chat, message, opened), (event,))
 
     async def _apply(self, message: Message, snapshot: ProductSnapshot | None) -> Chat:
-        return await self._chats.apply_message(
+        chat = await self._chats.apply_message(
             message.chat_id, message.sender_side, message.seq, message.id, message.created_at,
             snapshot,
         )
+        await record_unread(self._counters, chat, message.recipients)
+        return chat
 
     def _validate(self, cmd: SendMessage) -> MessageContent:
         errors = validate_client_message_id(cmd.client_message_id)
@@ -162,4 +171,6 @@ class SendMessageHandler:
         """Answer as the first send did, after finishing its work if it was interrupted
         between storing the message and applying it to the chat."""
         chat = await self._apply(earlier, None if earlier.opened_chat else snapshot)
+        if earlier.opened_chat:
+            chat = await self._display.show_one(chat)
         return Outcome(SentMessage(chat, earlier, earlier.opened_chat))

@@ -14,6 +14,7 @@ import attrs
 from chat_server.application.events import (
     EVENT_TYPES,
     ChatOpened,
+    ChatUpdated,
     Event,
     MessageDeleted,
     MessageStored,
@@ -89,6 +90,10 @@ class SocketIONotifier:
                     "userTyping" if typing else "stoppedTyping",
                     wire.typing(chat_id, user, typing), to=wire.room(recipient), namespace=CHAT,
                 )
+            case ChatUpdated(chat=chat):
+                for viewer in chat.participants:
+                    await emit("chatUpdated", wire.chat_updated(chat, viewer),
+                               to=wire.room(viewer), namespace=CHAT)
             case PresenceChanged(user=user, online=online, last_seen=last_seen, watchers=watchers):
                 name, body = (
                     ("userIsOnline", wire.user_online(user)) if online

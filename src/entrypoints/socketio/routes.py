@@ -77,6 +77,7 @@ def user_chats_envelope(page: ChatPage, viewer: UserRef) -> wire.Envelope:
         "Chats have been sent successfully",
         [wire.chat_json(item.chat, viewer, item.messages) for item in page.chats],
         nextCursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
+        totalUnread=page.unread.total,
     )
 
 

@@ -113,6 +113,10 @@ def chat_opened(chat: Chat, message: Message | None, viewer: UserRef) -> Envelop
     return envelope("New chat created", chat_json(chat, viewer, [message] if message else []))
 
 
+def chat_updated(chat: Chat, viewer: UserRef) -> Envelope:
+    return envelope("Chat has been updated", chat_json(chat, viewer, []))
+
+
 def read_receipt(receipt: ReadReceipt) -> Envelope:
     return envelope(
         "Messages marked as read",
