@@ -6,6 +6,7 @@ what the ports promise.
 
 from chat_server.adapters.memory.health import InMemoryHealthProbe
 from chat_server.adapters.memory.limits import InMemoryRateLimiter, InMemoryTypingThrottle
+from chat_server.adapters.memory.outbox import InMemoryOutbox
 from chat_server.adapters.memory.presence import (
     InMemoryLastSeenRepository,
     InMemoryPresenceRegistry,
@@ -20,6 +21,7 @@ __all__ = [
     "InMemoryHealthProbe",
     "InMemoryLastSeenRepository",
     "InMemoryMessageRepository",
+    "InMemoryOutbox",
     "InMemoryPresenceRegistry",
     "InMemoryRateLimiter",
     "InMemoryTypingThrottle",

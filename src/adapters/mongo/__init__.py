@@ -1,4 +1,5 @@
-"""MongoDB adapters (motor): chats, messages and last-seen times that survive restarts.
+"""MongoDB adapters (motor): chats, messages, last-seen times and the webhook outbox, which
+survive restarts.
 
 Every write is one single-document atomic operation (``find_one_and_update`` with update
 pipelines, upserts guarded by unique indexes), so a standalone MongoDB works; every query
@@ -16,6 +17,7 @@ from chat_server.adapters.mongo.client import (
     prepare_mongo,
     wait_for_mongo,
 )
+from chat_server.adapters.mongo.outbox import MongoOutbox
 from chat_server.adapters.mongo.repositories import (
     MongoChatRepository,
     MongoLastSeenRepository,
@@ -27,6 +29,7 @@ __all__ = [
     "MongoHealthProbe",
     "MongoLastSeenRepository",
     "MongoMessageRepository",
+    "MongoOutbox",
     "create_mongo_client",
     "ensure_indexes",
     "prepare_mongo",
