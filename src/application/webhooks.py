@@ -84,7 +84,8 @@ class RetryPolicy:
 
 @attrs.define
 class DispatchStats:
-    """Counters since start, for logs, metrics and tests."""
+    """Counters since start, for logs, metrics and tests; each counts an outcome once the
+    outbox recorded it."""
 
     delivered: int = 0
     retried: int = 0
@@ -155,6 +156,7 @@ class WebhookDispatcher:
         self.stats = DispatchStats()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._stopped: asyncio.Event | None = None
 
     # --- the API of the composition root ------------------------------------------------
@@ -194,7 +196,7 @@ class WebhookDispatcher:
                 # Slots all taken, or the claim filled them (more may be due): wait for a
                 # slot. Otherwise nothing more is due here: wait for an add or the poll.
                 busy = bool(tasks) and (free <= 0 or len(claimed) == free)
-                await self._idle(tasks, None if busy else self._poll_s)
+                await self._idle(tasks, busy)
             await self._finish(tasks)
         except asyncio.CancelledError:
             for task in tasks:
@@ -207,7 +209,7 @@ class WebhookDispatcher:
         """Stop claiming, let in-flight deliveries end (at most ``stop_grace_s``, then they
         are cancelled and their leases run out), and return once ``run_forever`` returned."""
         self._stopping = True
-        self._wake.set()
+        self._stop_requested.set()
         if self._stopped is not None:
             await self._stopped.wait()
 
@@ -238,15 +240,18 @@ class WebhookDispatcher:
             self._log_storage_error("claim", exc)
             return []
 
-    async def _idle(self, tasks: set[asyncio.Task[None]], timeout: float | None) -> None:
-        if self._stopping or self._wake.is_set():
-            return
-        woken = asyncio.create_task(self._wake.wait())
+    async def _idle(self, tasks: set[asyncio.Task[None]], busy: bool) -> None:
+        """Busy: wait for a delivery to end (a free slot). Otherwise wait for an add on this
+        node, a delivery to end, or the poll. Always suspends, and ``stop()`` ends it."""
+        waiters = {asyncio.create_task(self._stop_requested.wait())}
+        if not busy:
+            waiters.add(asyncio.create_task(self._wake.wait()))
         try:
-            await asyncio.wait({woken, *tasks}, timeout=timeout,
+            await asyncio.wait(waiters | tasks, timeout=None if busy else self._poll_s,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
-            woken.cancel()
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _finish(self, tasks: set[asyncio.Task[None]]) -> None:
         if not tasks:
@@ -277,8 +282,8 @@ class WebhookDispatcher:
         try:
             body = webhook_body(item)
         except (TypeError, ValueError) as exc:
-            self.stats.gave_up += 1
             await self._give_up(item, f"its data is not JSON ({exc})")
+            self.stats.gave_up += 1
             return
         headers = webhook_headers(item, body, self._secret, int(self._clock.now().timestamp()))
         try:
@@ -292,14 +297,14 @@ class WebhookDispatcher:
             return
         outcome = classify(status)
         if outcome is Outcome.DELIVERED:
-            self.stats.delivered += 1
             await self._settled(item, await self._outbox.complete(item.id, self.owner))
+            self.stats.delivered += 1
         elif outcome is Outcome.RETRY:
             await self._failed(item, f"HTTP {status}")
         else:
-            self.stats.dropped += 1
             redirect = " (redirects are not followed)" if 300 <= status < 400 else ""
             await self._give_up(item, f"dropped: the receiver answered HTTP {status}{redirect}")
+            self.stats.dropped += 1
 
     async def _evaluate(self, item: OutboxItem, handler: Handler) -> None:
         try:
@@ -317,8 +322,8 @@ class WebhookDispatcher:
             # and derived ids (outbox.derived_item_id) make that second add a no-op.
             await self._outbox.add(produced)
             self._wake.set()
-        self.stats.evaluated += 1
         await self._settled(item, await self._outbox.complete(item.id, self.owner))
+        self.stats.evaluated += 1
 
     async def _failed(self, item: OutboxItem, error: str, log: bool = True) -> None:
         attempts = item.attempts + 1
@@ -326,15 +331,15 @@ class WebhookDispatcher:
         due = self._retry.next_due(item.created_at, now, attempts)
         if due is None:
             age = (now - item.created_at).total_seconds()
-            self.stats.gave_up += 1
             await self._give_up(item, f"gave up after {attempts} attempt(s) over {age:.0f} s; "
                                       f"last error: {error}")
+            self.stats.gave_up += 1
             return
         if log:
             self._failures.note(f"{item.id} ({item.kind}, attempt {attempts}): {error}")
-        self.stats.retried += 1
         await self._settled(item, await self._outbox.reschedule(
             item.id, self.owner, due, attempts, error[:500]))
+        self.stats.retried += 1
 
     async def _give_up(self, item: OutboxItem, reason: str) -> None:
         # The one log line of an item that leaves the outbox undelivered: its record.
