@@ -88,9 +88,11 @@ class Outbox(Protocol):
 
         An item is available when ``due_at <= now`` and it is not leased, or its lease ran
         out (``<= now``). Items come oldest available first: by due time, and an item whose
-        lease ran out by the lease's expiry. Each item is taken by ONE atomic update, so of
-        concurrent claims (any node) exactly one gets it, and nobody else can claim it
-        before ``now + lease_s``. Returned items show the stored ``attempts`` and ``due_at``.
+        lease ran out by the lease's expiry (an adapter may serve a claim from candidates it
+        read a moment before, up to 2 s, so an item that became available meanwhile can come
+        after them). Each item is taken by ONE atomic update, so of concurrent claims (any
+        node) exactly one gets it, and nobody else can claim it before ``now + lease_s``.
+        Returned items show the stored ``attempts`` and ``due_at``.
         """
 
     async def complete(self, item_id: str, owner: str) -> bool:

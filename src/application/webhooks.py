@@ -182,21 +182,23 @@ class WebhookDispatcher:
             raise RuntimeError("this dispatcher is already running")
         self._stopped = asyncio.Event()
         tasks: set[asyncio.Task[None]] = set()
+        backlog = False  # the last claim filled every free slot: more is probably due
         try:
             while not self._stopping:
                 free = self._concurrency - len(tasks)
-                claimed: list[OutboxItem] = []
-                if free > 0:
+                # With a backlog, claim once half the slots are free rather than for every
+                # delivery that ends: a claim costs one query whatever its size.
+                if free > 0 and (not backlog or 2 * free >= self._concurrency):
                     self._wake.clear()
                     claimed = await self._claim(free)
                     for item in claimed:
                         task = asyncio.create_task(self._process(item))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
-                # Slots all taken, or the claim filled them (more may be due): wait for a
-                # slot. Otherwise nothing more is due here: wait for an add or the poll.
-                busy = bool(tasks) and (free <= 0 or len(claimed) == free)
-                await self._idle(tasks, busy)
+                    backlog = len(claimed) == free
+                # A backlog: wait for slots. Otherwise nothing more is due here: wait for
+                # an add on this node, a delivery to end, or the poll.
+                await self._idle(tasks, busy=backlog and bool(tasks))
             await self._finish(tasks)
         except asyncio.CancelledError:
             for task in tasks:

@@ -199,3 +199,25 @@ async def test_nothing_to_add_or_claim_is_fine(nodes: Nodes):
     assert await nodes.one.claim("node-1", at(0), 10, LEASE_S) == []
     assert not await nodes.one.complete("evt_missing", "node-1")
     assert await nodes.one.pending_count() == 0
+
+
+async def test_a_claim_never_hands_out_what_changed_since_an_earlier_read(nodes: Nodes):
+    # Node one reads more than it claims (adapters may keep candidates); meanwhile node two
+    # takes and settles some of them: node one must not hand those out again.
+    items = [item(due=i) for i in range(10)]
+    await nodes.one.add(items)
+    first = await nodes.one.claim("node-1", at(100), 2, LEASE_S)
+    taken_by_two = await nodes.two.claim("node-2", at(100), 3, LEASE_S)
+    await nodes.two.complete(taken_by_two[0].id, "node-2")
+    await nodes.two.reschedule(taken_by_two[1].id, "node-2", at(50_000), 1, "HTTP 503")
+    rest = await nodes.one.claim("node-1", at(100), 10, LEASE_S)
+    ids = [i.id for i in first + taken_by_two + rest]
+    assert sorted(ids) == sorted(i.id for i in items)  # each handed out exactly once
+
+
+async def test_a_claim_for_an_earlier_now_gets_nothing_that_is_not_due_then(nodes: Nodes):
+    await nodes.one.add([item(due=0), item(due=10), item(due=500)])
+    assert len(await nodes.one.claim("node-1", at(600), 1, LEASE_S)) == 1
+    # A caller with a clock behind: only what is due at its "now".
+    assert len(await nodes.one.claim("node-1", at(10), 10, LEASE_S)) == 1
+    assert len(await nodes.one.claim("node-1", at(600), 10, LEASE_S)) == 1
