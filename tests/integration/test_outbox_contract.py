@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from chat_server.adapters.memory import InMemoryOutbox
 from chat_server.adapters.mongo import MongoOutbox, create_mongo_client, ensure_indexes
 from chat_server.application.outbox import Outbox, OutboxItem, derived_item_id
+from chat_server.domain.errors import StorageUnavailable
 
 T0 = datetime(2026, 12, 1, 10, 0, 0, 0, tzinfo=UTC)
 LEASE_S = 30.0
@@ -221,3 +223,21 @@ async def test_a_claim_for_an_earlier_now_gets_nothing_that_is_not_due_then(node
     # A caller with a clock behind: only what is due at its "now".
     assert len(await nodes.one.claim("node-1", at(10), 10, LEASE_S)) == 1
     assert len(await nodes.one.claim("node-1", at(600), 10, LEASE_S)) == 1
+
+
+async def test_a_mongodb_that_does_not_answer_is_storage_unavailable_for_the_outbox():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens once it is closed
+    client = create_mongo_client(f"mongodb://127.0.0.1:{port}/?retryWrites=false",
+                                 connect_timeout_s=0.2, server_selection_timeout_s=0.2)
+    outbox = MongoOutbox(client["chat"])
+    try:
+        for call in (outbox.add([item()]), outbox.claim("node-1", at(0), 8, LEASE_S),
+                     outbox.complete("evt_x", "node-1"),
+                     outbox.reschedule("evt_x", "node-1", at(1), 1, "HTTP 503"),
+                     outbox.give_up("evt_x", "node-1", "HTTP 400"), outbox.pending_count()):
+            with pytest.raises(StorageUnavailable, match="MongoDB does not answer"):
+                await call
+    finally:
+        client.close()
