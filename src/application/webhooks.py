@@ -107,13 +107,15 @@ class _ThrottledWarning:
         self._since: datetime | None = None
         self._count = 0
 
-    def note(self, latest: str) -> None:
+    def note(self, latest: str, error: BaseException | None = None) -> None:
+        """Count a failure; log it when the period is over. ``error``: an unexpected one,
+        whose traceback goes with the report."""
         now = self._clock.now()
         self._count += 1
         if self._since is not None and now - self._since < self._period:
             return
         logger.warning("%s: %d time(s) since the last report; latest: %s", self._title,
-                       self._count, latest)
+                       self._count, latest, exc_info=error)
         self._since, self._count = now, 0
 
 
@@ -152,7 +154,7 @@ class WebhookDispatcher:
         self._failures = _ThrottledWarning(
             clock, failure_log_period_s, "webhook deliveries failed and are retried")
         self._storage_failures = _ThrottledWarning(
-            clock, failure_log_period_s, "the webhook outbox does not answer")
+            clock, failure_log_period_s, "the webhook outbox failed")
         self.stats = DispatchStats()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -294,8 +296,10 @@ class WebhookDispatcher:
             await self._failed(item, str(exc) or type(exc).__name__)
             return
         except Exception as exc:  # a sender bug must not lose the item: retry it
-            logger.exception("webhook sender failed on %s (%s)", item.id, item.kind)
-            await self._failed(item, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            self._failures.note(f"{item.id} ({item.kind}, attempt {item.attempts + 1}): "
+                                f"{error}", exc)
+            await self._failed(item, error, log=False)
             return
         outcome = classify(status)
         if outcome is Outcome.DELIVERED:
@@ -357,7 +361,6 @@ class WebhookDispatcher:
                         item.id, item.kind)
 
     def _log_storage_error(self, what: str, exc: Exception) -> None:
-        if isinstance(exc, StorageUnavailable):
-            self._storage_failures.note(f"{what}: {exc}")
-        else:
-            logger.exception("webhook dispatcher: unexpected error in %s", what)
+        # Throttled either way: a bug in claim would otherwise log a traceback every poll.
+        unexpected = None if isinstance(exc, StorageUnavailable) else exc
+        self._storage_failures.note(f"{what}: {type(exc).__name__}: {exc}", unexpected)
