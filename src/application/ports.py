@@ -118,6 +118,13 @@ class MessageRepository(Protocol):
         (the caller passes ``Chat.history_end`` for the latest page).
         """
 
+    async def export_page(
+        self, chat_id: str, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[Message]:
+        """Up to ``limit`` messages with ``after_seq`` < seq <= ``up_to_seq``, oldest
+        first, deleted ones included: export and erasure walk a whole history with it,
+        page by page, each page costing what it returns."""
+
     async def mark_read(
         self, chat_id: str, recipient: UserType, up_to_seq: int, at: datetime, limit: int
     ) -> list[str]:

@@ -33,6 +33,10 @@ class MessageNotFound(DomainError):
     pass
 
 
+class UserNotFound(DomainError):
+    """No trusted profile is stored for this user."""
+
+
 class NotAChatParticipant(DomainError):
     pass
 

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import jwt
@@ -33,6 +34,7 @@ _MEDIA_KEY_LABEL = b"chat-server media URL signing v1"
 
 def derive_media_key(jwt_secret: str) -> bytes:
     return hmac.new(jwt_secret.encode(), _MEDIA_KEY_LABEL, hashlib.sha256).digest()
+WEBHOOK_SECRET_MIN = 32
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -105,6 +107,34 @@ def parse_domains(name: str, value: str) -> frozenset[str]:
             raise ConfigError(f"{name}: {item.strip()!r} is not a host name such as shop.example")
         domains.add(domain)
     return frozenset(domains)
+def _webhook_url(value: str | None) -> str | None:
+    """An http(s) URL with a host; the error never echoes the URL (it may hold a password)."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or not port_ok or any(c.isspace() for c in value)):
+        raise ConfigError("CHAT_WEBHOOK_URL: expected an http:// or https:// URL with a host, "
+                          "such as https://shop.example/hooks/chat")
+    return value
+
+
+def _webhook_secret(url: str | None, secret: str | None) -> str | None:
+    if url is None and secret is not None:
+        raise ConfigError("CHAT_WEBHOOK_SECRET is set but CHAT_WEBHOOK_URL is not: webhooks "
+                          "would silently stay off")
+    if url is not None and secret is None:
+        raise ConfigError("CHAT_WEBHOOK_URL needs CHAT_WEBHOOK_SECRET (at least "
+                          f"{WEBHOOK_SECRET_MIN} characters) to sign the webhooks")
+    if secret is not None and len(secret) < WEBHOOK_SECRET_MIN:
+        raise ConfigError(f"CHAT_WEBHOOK_SECRET is too short: use at least {WEBHOOK_SECRET_MIN} "
+                          "characters")
+    return secret
 
 
 def is_loopback(host: str) -> bool:
@@ -193,6 +223,14 @@ class Settings:
     # off, or masked as [hidden], or refused; the allowed domains pass with subdomains.
     contact_filter: FilterMode = FilterMode.OFF
     contact_allowed_domains: frozenset[str] = frozenset()
+    # Webhooks (docs/webhooks.md): off without a URL; the secret signs every delivery.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_timeout_s: float = 5.0
+    webhook_concurrency: int = 8
+    webhook_max_pending: int = 100_000  # in-memory outbox only; MongoDB keeps every item
+    webhook_poll_s: float = 1.0
+    unread_notify_after_s: float = 60.0
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -283,6 +321,12 @@ class Settings:
         if not transports or not set(transports) <= {"websocket", "polling"}:
             raise ConfigError(f"CHAT_TRANSPORTS={get('CHAT_TRANSPORTS')!r}: expected websocket,polling")
 
+        webhook_url = _webhook_url(get("CHAT_WEBHOOK_URL"))
+        webhook_secret = _webhook_secret(webhook_url, get("CHAT_WEBHOOK_SECRET"))
+
+        def number(name: str, default: str, low: float, high: float) -> float:
+            return _float(name, get(name, default) or default, low, high)
+
         def limit(rate_name: str, rate_default: str, burst_name: str, burst_default: str
                   ) -> RateLimit | None:
             rate = parse_rate(rate_name, get(rate_name, rate_default) or rate_default)
@@ -344,6 +388,16 @@ class Settings:
             contact_allowed_domains=parse_domains(
                 "CHAT_CONTACT_ALLOWED_DOMAINS", get("CHAT_CONTACT_ALLOWED_DOMAINS", "") or ""
             ),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            webhook_timeout_s=number("CHAT_WEBHOOK_TIMEOUT_S", "5", 0.1, 60),
+            webhook_concurrency=_int(
+                "CHAT_WEBHOOK_CONCURRENCY", get("CHAT_WEBHOOK_CONCURRENCY", "8") or "8", 1, 256),
+            webhook_max_pending=_int(
+                "CHAT_WEBHOOK_MAX_PENDING", get("CHAT_WEBHOOK_MAX_PENDING", "100000") or "100000",
+                1, 10**8),
+            webhook_poll_s=number("CHAT_WEBHOOK_POLL_S", "1", 0.05, 60),
+            unread_notify_after_s=number("CHAT_UNREAD_NOTIFY_AFTER_S", "60", 1, 7 * 86400),
             dev_mode=dev_mode,
         )
 

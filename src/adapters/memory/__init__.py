@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from chat_server.adapters.memory.health import InMemoryHealthProbe
 from chat_server.adapters.memory.limits import InMemoryRateLimiter, InMemoryTypingThrottle
+from chat_server.adapters.memory.outbox import InMemoryOutbox
 from chat_server.adapters.memory.presence import (
     InMemoryLastSeenRepository,
     InMemoryPresenceRegistry,
@@ -22,6 +23,7 @@ __all__ = [
     "InMemoryHealthProbe",
     "InMemoryLastSeenRepository",
     "InMemoryMessageRepository",
+    "InMemoryOutbox",
     "InMemoryPresenceRegistry",
     "InMemoryRateLimiter",
     "InMemoryTypingThrottle",

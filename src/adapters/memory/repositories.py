@@ -194,6 +194,16 @@ class InMemoryMessageRepository:
                 found.append(message)
         return found
 
+    async def export_page(
+        self, chat_id: str, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[Message]:
+        log = self._logs.get(chat_id)
+        if log is None or limit <= 0:
+            return []
+        start = bisect.bisect_right(log.seqs, after_seq)
+        end = min(bisect.bisect_right(log.seqs, up_to_seq), start + limit)
+        return [self._messages[i] for i in log.ids[start:end]]
+
     async def mark_read(
         self, chat_id: str, recipient: UserType, up_to_seq: int, at: datetime, limit: int
     ) -> list[str]:

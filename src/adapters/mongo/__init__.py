@@ -1,4 +1,5 @@
-"""MongoDB adapters (motor): chats, messages and last-seen times that survive restarts.
+"""MongoDB adapters (motor): chats, messages, last-seen times and the webhook outbox, which
+survive restarts.
 
 One module per collection. Every write is one single-document atomic operation
 (``find_one_and_update`` with update pipelines, upserts guarded by unique indexes), so a
@@ -21,12 +22,14 @@ from chat_server.adapters.mongo.client import (
 )
 from chat_server.adapters.mongo.last_seen import MongoLastSeenRepository
 from chat_server.adapters.mongo.messages import MongoMessageRepository
+from chat_server.adapters.mongo.outbox import MongoOutbox
 
 __all__ = [
     "MongoChatRepository",
     "MongoHealthProbe",
     "MongoLastSeenRepository",
     "MongoMessageRepository",
+    "MongoOutbox",
     "create_mongo_client",
     "ensure_indexes",
     "prepare_mongo",

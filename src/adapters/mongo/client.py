@@ -179,6 +179,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("pending_for", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
                    name="undelivered"),
     ],
+    "outbox": [
+        # Claims: the oldest available item (due and free, or its lease ran out), one
+        # range on available_at, sorted by the index (adapters/mongo/outbox.py).
+        IndexModel([("available_at", ASCENDING), ("_id", ASCENDING)], name="claim"),
+        # At most one pending item per key: every document is pending and carries a
+        # dedup_key (its own id when it has no key), so no partial filter is needed.
+        IndexModel([("dedup_key", ASCENDING)], unique=True, name="outbox_dedup"),
+    ],
 }
 
 

@@ -189,6 +189,23 @@ class MongoMessageRepository:
         return found
 
     @translate_outages
+    async def export_page(
+        self, chat_id: str, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[Message]:
+        # Bounded seq ranges (no server has to stop a scan at a limit): a range of `limit`
+        # seqs holds at most `limit` messages; gaps make it hold fewer, then the next range.
+        key = oid(chat_id)
+        found: list[Message] = []
+        lower = after_seq
+        while key is not None and lower < up_to_seq and len(found) < limit:
+            upper = min(up_to_seq, lower + limit - len(found))
+            cursor = self._messages.find(
+                {"chat_id": key, "seq": {"$gt": lower, "$lte": upper}}).sort("seq", ASCENDING)
+            found += [_message_from(doc) async for doc in cursor]
+            lower = upper
+        return found
+
+    @translate_outages
     async def mark_read(
         self, chat_id: str, recipient: UserType, up_to_seq: int, at: datetime, limit: int
     ) -> list[str]:
