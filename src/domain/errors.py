@@ -37,6 +37,10 @@ class UserNotFound(DomainError):
     """No trusted profile is stored for this user."""
 
 
+class ProductNotFound(DomainError):
+    """No trusted product is stored under this id."""
+
+
 class NotAChatParticipant(DomainError):
     pass
 

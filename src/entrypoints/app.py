@@ -16,6 +16,9 @@ from chat_server.domain.errors import StorageUnavailable
 from chat_server.domain.model import UserRef
 from chat_server.entrypoints.auth import issue_token
 from chat_server.entrypoints.container import Container, build_container
+from chat_server.entrypoints.http.api.me import me_routes
+from chat_server.entrypoints.http.api.openapi import openapi_route
+from chat_server.entrypoints.http.api.server import server_api_routes
 from chat_server.entrypoints.http.app import create_http_app
 from chat_server.entrypoints.settings import Settings
 
@@ -70,7 +73,13 @@ class ChatApp:
         (await resolved(self.container.gateway())).bind()
         dev_tokens = self.dev_token if self.settings.dev_mode else None
         probe = await resolved(self.container.health())
-        http = create_http_app(probe, self.settings.demo_page, dev_tokens)
+        api = await resolved(self.container.server_api())
+        api_routes = [
+            *server_api_routes(api),
+            *me_routes(await resolved(self.container.verifier()), api.counters),
+            openapi_route(),
+        ]
+        http = create_http_app(probe, self.settings.demo_page, dev_tokens, api_routes)
         self._asgi = socketio.ASGIApp(self.container.sio(), other_asgi_app=http)
         if self.settings.redis_url:
             self._reaper = asyncio.create_task(self._reap_forever(), name="presence-reaper")

@@ -163,7 +163,9 @@ def _announce_development_mode(app: ChatApp) -> None:
         f"  secret:            {s.jwt_secret}\n"
         f"  customer 1 token:  {customer}\n"
         f"  vendor 1 token:    {vendor}\n"
+        f"  server API key:    {s.api_keys[0] if s.api_keys else '(none)'}\n"
         f"  demo page:         http://{s.host}:{s.port}/\n"
+        f"  server API:        http://{s.host}:{s.port}/api/v1 (docs/server-api.md)\n"
         f"{bar}",
         file=sys.stderr, flush=True,
     )

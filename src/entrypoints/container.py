@@ -62,9 +62,18 @@ from chat_server.application.use_cases import (
     SendMessageHandler,
     SignalTypingHandler,
 )
+from chat_server.application.use_cases.backend import (
+    BackendReads,
+    Directory,
+    OpenChatHandler,
+    PostSystemMessageHandler,
+)
 from chat_server.application.use_cases.display import TrustedDisplay
+from chat_server.application.use_cases.privacy import EraseUser, ExportUser
 from chat_server.domain.model import UrlPolicy
 from chat_server.entrypoints.auth import TokenVerifier
+from chat_server.entrypoints.http.api.common import ApiKeys
+from chat_server.entrypoints.http.api.server import ServerApi
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio.dispatch import Dispatcher
 from chat_server.entrypoints.socketio.gateway import Gateway
@@ -278,6 +287,32 @@ class Container(containers.DeclarativeContainer):
             ChatSessions, messages=messages, presence=presence, clock=clock,
             user_chats=get_user_chats, grace_seconds=settings.provided.presence_grace_s,
         ),
+    )
+    # The server API (SERVER_API.md): the backend's use cases, through the same publisher.
+    urls = providers.Callable(_url_policy, settings)
+    server_api = providers.Singleton(
+        ServerApi,
+        keys=providers.Singleton(ApiKeys, keys=settings.provided.api_keys),
+        publisher=publisher,
+        directory=providers.Singleton(
+            Directory, chats=chats, profiles=storage.profiles, products=storage.products,
+            display=display, clock=clock, urls=urls),
+        open_chat=providers.Singleton(OpenChatHandler, chats=chats, display=display,
+                                      clock=clock, ids=ids),
+        post_system=providers.Singleton(
+            PostSystemMessageHandler, chats=chats, messages=messages, presence=presence,
+            counters=counters, clock=clock, ids=ids, urls=urls),
+        send_message=use_cases.provided.send_message,
+        reads=providers.Singleton(BackendReads, chats=chats, messages=messages,
+                                  display=display),
+        user_chats=get_user_chats,
+        counters=counters,
+        export=providers.Singleton(ExportUser, chats=chats, messages=messages,
+                                   profiles=storage.profiles, last_seen=last_seen,
+                                   display=display),
+        erase=providers.Singleton(EraseUser, chats=chats, messages=messages,
+                                  profiles=storage.profiles, last_seen=last_seen,
+                                  counters=counters, clock=clock),
     )
     dispatcher = providers.Singleton(
         Dispatcher, sio=sio, routes=providers.Callable(build_routes, use_cases),

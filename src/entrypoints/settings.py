@@ -231,6 +231,8 @@ class Settings:
     webhook_max_pending: int = 100_000  # in-memory outbox only; MongoDB keeps every item
     webhook_poll_s: float = 1.0
     unread_notify_after_s: float = 60.0
+    # Server API keys (CHAT_API_KEYS); development mode makes one when none is given.
+    api_keys: tuple[str, ...] = ()
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -398,8 +400,25 @@ class Settings:
                 1, 10**8),
             webhook_poll_s=number("CHAT_WEBHOOK_POLL_S", "1", 0.05, 60),
             unread_notify_after_s=number("CHAT_UNREAD_NOTIFY_AFTER_S", "60", 1, 7 * 86400),
+            api_keys=_api_keys(get("CHAT_API_KEYS", "") or "", dev_mode),
             dev_mode=dev_mode,
         )
+
+
+API_KEY_MIN_CHARS = 32
+
+
+def _api_keys(value: str, dev_mode: bool) -> tuple[str, ...]:
+    """``CHAT_API_KEYS``: comma separated, each at least 32 characters. In development
+    mode without keys, one random key for this run (printed at start)."""
+    keys = tuple(k.strip() for k in value.split(",") if k.strip())
+    short = [n for n, k in enumerate(keys, 1) if len(k) < API_KEY_MIN_CHARS]
+    if short:
+        raise ConfigError(f"CHAT_API_KEYS: key {short[0]} is shorter than "
+                          f"{API_KEY_MIN_CHARS} characters")
+    if not keys and dev_mode:
+        return (secrets.token_urlsafe(32),)
+    return keys
 
 
 def _abuse_settings(

@@ -23,6 +23,7 @@ import socketio
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "integration-tests-secret-0123456789"
+API_KEY = "integration-tests-api-key-0123456789abcdef"
 EVENT_TIMEOUT_S = 5.0
 
 
@@ -105,6 +106,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """The service with production-like settings: a secret, the default limits, a short
     presence grace period so that the tests that wait for it stay quick."""
     env = {"CHAT_JWT_SECRET": SECRET, "CHAT_PRESENCE_GRACE_S": "1", "CHAT_LOG_LEVEL": "info",
+           "CHAT_API_KEYS": API_KEY,
            "CHAT_PRESENCE_OFFLINE_DELAY_S": "0.5"}
     env.update(storage_env(request.param, request))
     logs = tmp_path_factory.mktemp(f"server-{request.param}")
@@ -278,3 +280,23 @@ def http_json(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any
             return exc.code, json.load(exc)
         except ValueError:
             return exc.code, None
+
+
+async def api(url: str, method: str, path: str, body: Any = None, key: str | None = API_KEY,
+              headers: dict[str, str] | None = None, raw: bytes | None = None
+              ) -> tuple[int, Any]:
+    """One HTTP request to the API (aiohttp): the status and the decoded JSON answer."""
+    import aiohttp
+
+    sent = dict(headers or {})
+    if key is not None:
+        sent["Authorization"] = f"Bearer {key}"
+    async with aiohttp.ClientSession() as session, session.request(
+        method, url + path, json=body if raw is None else None, data=raw, headers=sent,
+        timeout=aiohttp.ClientTimeout(total=EVENT_TIMEOUT_S * 2),
+    ) as response:
+        text = await response.read()
+        try:
+            return response.status, json.loads(text) if text else None
+        except ValueError:
+            return response.status, text

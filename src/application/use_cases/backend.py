@@ -30,6 +30,7 @@ from chat_server.domain.errors import (
     ChatNotFound,
     DuplicateClientMessageId,
     InvalidInput,
+    ProductNotFound,
     UserNotFound,
 )
 from chat_server.domain.model import (
@@ -99,6 +100,12 @@ class Directory:
         found = await self._profiles.get(user)
         if found is None:
             raise UserNotFound(str(user))
+        return found
+
+    async def product(self, product_id: str) -> Product:
+        found = await self._products.get(product_id)
+        if found is None:
+            raise ProductNotFound(product_id)
         return found
 
     async def set_product(self, cmd: SetProduct) -> Outcome[Product]:

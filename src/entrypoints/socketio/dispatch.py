@@ -18,17 +18,8 @@ import orjson
 from chat_server.application.bus import EventPublisher
 from chat_server.application.events import Event, Outcome
 from chat_server.application.ports import RateKind, RateLimiter
-from chat_server.domain.errors import (
-    ChatNotFound,
-    InvalidInput,
-    MessageNotFound,
-    NoSharedChat,
-    NotAChatParticipant,
-    NotTheSender,
-    RateLimitExceeded,
-    StorageUnavailable,
-    UserNotOnline,
-)
+from chat_server.domain.errors import InvalidInput
+from chat_server.entrypoints.errors import DOMAIN_ERRORS, INVALID, domain_field_errors, lookup
 from chat_server.entrypoints.socketio import payloads, wire
 from chat_server.entrypoints.socketio.connection import Connection
 from chat_server.entrypoints.socketio.notifier import Asker, reaches
@@ -50,37 +41,25 @@ class UnknownEvent(Exception):
 
 
 ERRORS: Mapping[type[Exception], tuple[int, str]] = {
-    payloads.PayloadError: (400, "Invalid data provided"),
-    InvalidInput: (400, "Invalid data provided"),
+    payloads.PayloadError: INVALID,
     UnknownEvent: (400, "Unknown event"),
-    NotAChatParticipant: (403, "You are not a participant of this chat"),
-    NotTheSender: (403, "You can only delete your own messages"),
-    NoSharedChat: (403, "You do not share a chat with this user"),
-    UserNotOnline: (403, "User is not online. Connect to the /presence namespace first"),
-    ChatNotFound: (404, "Chat was not found"),
-    MessageNotFound: (404, "Message was not found"),
     RateLimited: (429, "Too many requests"),
-    RateLimitExceeded: (429, "Too many requests"),
-    StorageUnavailable: (503, "Storage is unavailable, please retry shortly"),
+    **DOMAIN_ERRORS,
 }
-INTERNAL_ERROR = (500, "An internal error occurred")
 
 
 def field_errors(exc: Exception) -> list[dict[str, str]] | None:
     if isinstance(exc, payloads.PayloadError):
         return exc.errors
     if isinstance(exc, InvalidInput):
-        return [
-            {"field": wire.WIRE_FIELD_NAMES.get(e.field, e.field), "message": e.message}
-            for e in exc.errors
-        ]
+        return domain_field_errors(exc)
     if isinstance(exc, UnknownEvent):
         return [{"field": "event", "message": f"{str(exc)[:100]!r} is not an event of this namespace"}]
     return None
 
 
 def status_of(exc: Exception) -> tuple[int, str]:
-    return next((v for k, v in ERRORS.items() if isinstance(exc, k)), INTERNAL_ERROR)
+    return lookup(ERRORS, exc)
 
 
 class Dispatcher:

@@ -24,6 +24,8 @@ WIRE_FIELD_NAMES = {
     "customer_profile_pic": "customerProfilePic",
     "message_id": "messageId",
     "chat_id": "chatId",
+    "avatar_url": "avatarUrl",
+    "image_url": "imageUrl",
 }
 
 
