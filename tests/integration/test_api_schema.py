@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 from service_support import API_KEY, SECRET, Server, make_token
 
 from chat_server.entrypoints.http.api.openapi import DOCUMENT

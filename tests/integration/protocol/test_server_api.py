@@ -54,7 +54,7 @@ async def test_a_trusted_profile_shows_in_every_chat_and_participants_are_told(
 
 async def test_a_trusted_product_replaces_what_clients_sent(server: Server, connect: Any):
     product = f"sku-{new_id()}"
-    customer, vendor, chat = await open_chat(connect, product)
+    customer, vendor, _ = await open_chat(connect, product)
     status, body = await api(server.url, "PUT", f"/api/v1/products/{product}",
                              {"name": "Desk lamp", "price": "49.90",
                               "imageUrl": "https://cdn.example/lamp.png"})
