@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 import attrs
 
 from chat_server.domain.model import Chat, Message, UserRef
+from chat_server.domain.reports import Report
 
 
 @attrs.frozen
@@ -105,13 +106,36 @@ class ChatUpdated:
         return self.chat.participants
 
 
+@attrs.frozen
+class MessageEdited:
+    """A message's text changed: for every device of both participants."""
+
+    chat: Chat
+    message: Message
+
+    @property
+    def audience(self) -> Sequence[UserRef]:
+        return self.chat.participants
+
+
+@attrs.frozen
+class UserReported:
+    """A user reported another: for the marketplace (webhook), no user is told."""
+
+    report: Report
+
+    @property
+    def audience(self) -> Sequence[UserRef]:
+        return ()
+
+
 Event = (
     MessageStored | ChatOpened | ReadReceipt | MessageDeleted | TypingChanged | PresenceChanged
-    | ChatUpdated
+    | ChatUpdated | MessageEdited | UserReported
 )
 EVENT_TYPES: tuple[type, ...] = (
     MessageStored, ChatOpened, ReadReceipt, MessageDeleted, TypingChanged, PresenceChanged,
-    ChatUpdated,
+    ChatUpdated, MessageEdited, UserReported,
 )
 
 R_co = TypeVar("R_co", covariant=True)

@@ -16,6 +16,7 @@ import attrs
 
 from chat_server.domain.directory import Product, Profile
 from chat_server.domain.model import Chat, ChatKey, Message, ProductSnapshot, UserRef, UserType
+from chat_server.domain.reports import Report
 
 
 @attrs.frozen
@@ -80,6 +81,15 @@ class ChatRepository(Protocol):
         to (sent a message in a chat with), so that an unsolicited message earns nothing.
         """
 
+    async def set_blocking(
+        self, customer_id: int, vendor_id: int, blocker: UserType, on: bool
+    ) -> list[Chat]:
+        """Set whether ``blocker``'s side blocks the other in every chat of the pair;
+        returns those chats after it."""
+
+    async def blocking_between(self, customer_id: int, vendor_id: int) -> tuple[bool, bool]:
+        """(customer blocks vendor, vendor blocks customer), as the pair's chats hold it."""
+
     async def about_product(self, product_id: str, limit: int) -> list[Chat]:
         """Up to ``limit`` chats about the product, most recent first."""
 
@@ -134,6 +144,11 @@ class MessageRepository(Protocol):
 
         Returns the ids of at most ``limit`` of the messages it marked (the oldest).
         """
+
+    async def edit(self, message_id: str, text: str | None, masked: bool, at: datetime
+                   ) -> Message | None:
+        """Replace a message's text (``edited_at`` = ``updated_at`` = ``at``); returns it
+        after, or ``None`` when it does not exist or was deleted."""
 
     async def erase(self, message_id: str, at: datetime) -> Message | None:
         """Delete a message: erase its text and images. Returns the message as it was,
@@ -202,6 +217,15 @@ class PresenceRegistry(Protocol):
         then to be passed to ``remove`` (empty with a single node)."""
 
 
+class ReportRepository(Protocol):
+    """Reports of users by users (durable)."""
+
+    async def add(self, report: Report) -> None: ...
+
+    async def by_reporter(self, reporter: UserRef, limit: int) -> list[Report]:
+        """The reporter's latest reports, newest first."""
+
+
 class ProfileRepository(Protocol):
     """Trusted profiles, one per user (durable)."""
 
@@ -263,6 +287,7 @@ class RateKind(enum.Enum):
     NEW_CHAT = "new_chat"  # a send that opens a chat
     CONNECT = "connect"  # a namespace CONNECT
     UPLOAD = "upload"  # POST /api/v1/me/uploads, whatever its outcome
+    REPORT = "report"  # reportUser
 
 
 class RateLimiter(Protocol):

@@ -49,6 +49,18 @@ class NotTheSender(DomainError):
     """Only the sender of a message may delete it."""
 
 
+class NotYourMessage(DomainError):
+    """Only the sender of a message may edit it."""
+
+
+class EditWindowPassed(DomainError):
+    """A message can be edited only for a while after it was sent."""
+
+
+class BlockedByCounterpart(DomainError):
+    """The other participant blocks this user: nothing they send reaches them."""
+
+
 class NoSharedChat(DomainError):
     """Presence is only revealed between users who share a chat."""
 

@@ -33,7 +33,12 @@ from chat_server.domain.content import (
     validate_client_message_id,
     validate_product_id,
 )
-from chat_server.domain.errors import NotAChatParticipant
+from chat_server.domain.errors import (
+    BlockedByCounterpart,
+    EditWindowPassed,
+    NotAChatParticipant,
+    NotYourMessage,
+)
 from chat_server.domain.users import MAX_ID, UserRef, UserType, is_valid_user_id
 
 __all__ = [
@@ -90,6 +95,9 @@ class Message:
     opened_chat: bool = False
     deleted: bool = False
     system_audience: tuple[UserRef, ...] = ()
+    edited_at: datetime | None = None
+    # Contact details in the text were replaced by [hidden] (the contact-detail filter).
+    masked: bool = False
 
     @property
     def read(self) -> bool:
@@ -98,6 +106,13 @@ class Message:
     @property
     def is_system(self) -> bool:
         return self.sender is None
+
+    def ensure_editable_by(self, user: UserRef, now: datetime, window_s: float) -> None:
+        """Only its sender edits it, within ``window_s`` of when it was sent."""
+        if self.sender != user:
+            raise NotYourMessage(self.id)
+        if (now - self.created_at).total_seconds() > window_s:
+            raise EditWindowPassed(self.id)
 
     @property
     def sender_side(self) -> UserType | None:
@@ -164,6 +179,9 @@ class Chat:
     system_sent_seq: int = 0
     # Bumped by every change of the counters: orders copies of them (per-user unread).
     revision: int = 0
+    # Blocking is between the two users (all their chats): one flag per direction.
+    customer_blocks_vendor: bool = False
+    vendor_blocks_customer: bool = False
 
     @property
     def key(self) -> ChatKey:
@@ -189,6 +207,21 @@ class Chat:
     def ensure_participant(self, user: UserRef) -> None:
         if not self.is_participant(user):
             raise NotAChatParticipant(self.id)
+
+    def blocks(self, user: UserRef) -> bool:
+        """Whether ``user`` blocks the other participant."""
+        if user.type is UserType.CUSTOMER:
+            return self.customer_blocks_vendor
+        return self.vendor_blocks_customer
+
+    def blocked_for(self, user: UserRef) -> bool:
+        """Whether the other participant blocks ``user``."""
+        return self.blocks(self.counterpart(user))
+
+    def ensure_may_write(self, user: UserRef) -> None:
+        """A user blocked by the other participant sends, types and edits nothing here."""
+        if self.blocked_for(user):
+            raise BlockedByCounterpart(self.id)
 
     def counterpart(self, user: UserRef) -> UserRef:
         return self.vendor if user.type is UserType.CUSTOMER else self.customer
@@ -217,8 +250,11 @@ class Chat:
 
     @classmethod
     def open(
-        cls, chat_id: str, key: ChatKey, snapshot: ProductSnapshot, at: datetime
+        cls, chat_id: str, key: ChatKey, snapshot: ProductSnapshot, at: datetime,
+        blocking: tuple[bool, bool] = (False, False),
     ) -> Chat:
+        """A new chat; ``blocking`` (customer blocks vendor, vendor blocks customer) comes
+        from the pair's other chats: a block holds for all of them."""
         return cls(
             id=chat_id,
             product_id=key.product_id,
@@ -228,6 +264,8 @@ class Chat:
             created_at=at,
             updated_at=at,
             last_message_at=at,
+            customer_blocks_vendor=blocking[0],
+            vendor_blocks_customer=blocking[1],
         )
 
     def with_seq_allocated(self) -> Chat:

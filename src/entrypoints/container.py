@@ -28,6 +28,7 @@ from chat_server.adapters.memory.directory import (
     InMemoryProductRepository,
     InMemoryProfileRepository,
 )
+from chat_server.adapters.memory.reports import InMemoryReportRepository
 from chat_server.adapters.memory.unread import InMemoryUnreadCounters
 from chat_server.adapters.mongo import (
     MongoChatRepository,
@@ -38,6 +39,7 @@ from chat_server.adapters.mongo import (
     prepare_mongo,
 )
 from chat_server.adapters.mongo.directory import MongoProductRepository, MongoProfileRepository
+from chat_server.adapters.mongo.reports import MongoReportRepository
 from chat_server.adapters.mongo.unread import MongoUnreadCounters
 from chat_server.adapters.redis import (
     RedisHealthProbe,
@@ -68,8 +70,11 @@ from chat_server.application.use_cases.backend import (
     OpenChatHandler,
     PostSystemMessageHandler,
 )
+from chat_server.application.use_cases.blocking import ReportUserHandler, SetBlockHandler
 from chat_server.application.use_cases.display import TrustedDisplay
+from chat_server.application.use_cases.editing import EditMessageHandler
 from chat_server.application.use_cases.privacy import EraseUser, ExportUser
+from chat_server.domain.contact_filter import ContactFilter
 from chat_server.domain.model import UrlPolicy
 from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.http.api.common import ApiKeys
@@ -96,6 +101,7 @@ class MemoryStorage(containers.DeclarativeContainer):
     chats = providers.Singleton(InMemoryChatRepository)
     messages = providers.Singleton(InMemoryMessageRepository)
     last_seen = providers.Singleton(InMemoryLastSeenRepository)
+    reports = providers.Singleton(InMemoryReportRepository)
     profiles = providers.Singleton(InMemoryProfileRepository)
     products = providers.Singleton(InMemoryProductRepository)
     unread = providers.Singleton(InMemoryUnreadCounters)
@@ -122,6 +128,7 @@ class MongoStorage(containers.DeclarativeContainer):
     chats = providers.Singleton(MongoChatRepository, db=database, timeout_s=timeout_s)
     messages = providers.Singleton(MongoMessageRepository, db=database, timeout_s=timeout_s)
     last_seen = providers.Singleton(MongoLastSeenRepository, db=database, timeout_s=timeout_s)
+    reports = providers.Singleton(MongoReportRepository, db=database, timeout_s=timeout_s)
     profiles = providers.Singleton(MongoProfileRepository, db=database, timeout_s=timeout_s)
     products = providers.Singleton(MongoProductRepository, db=database, timeout_s=timeout_s)
     unread = providers.Singleton(MongoUnreadCounters, db=database, timeout_s=timeout_s)
@@ -144,6 +151,7 @@ def _limits(settings: Settings) -> dict[RateKind, RateLimit | None]:
         RateKind.NEW_CHAT: settings.new_chat_limit,
         RateKind.CONNECT: settings.connect_limit,
         RateKind.UPLOAD: settings.upload_limit,
+        RateKind.REPORT: settings.report_limit,
     }
 
 
@@ -252,6 +260,9 @@ class Container(containers.DeclarativeContainer):
 
     chats, messages, last_seen = storage.chats, storage.messages, storage.last_seen
     counters = storage.unread
+    contact_filter = providers.Singleton(
+        ContactFilter, mode=settings.provided.contact_filter,
+        allowed_domains=settings.provided.contact_allowed_domains)
     display = providers.Singleton(TrustedDisplay, profiles=storage.profiles,
                                   products=storage.products)
     read_marker = providers.Singleton(ReadMarker, chats=chats, messages=messages, clock=clock,
@@ -263,7 +274,7 @@ class Container(containers.DeclarativeContainer):
         send_message=providers.Singleton(
             SendMessageHandler, chats=chats, messages=messages, presence=presence,
             clock=clock, ids=ids, counters=counters, display=display, limiter=limiter,
-            urls=providers.Callable(_url_policy, settings),
+            urls=providers.Callable(_url_policy, settings), contact_filter=contact_filter,
         ),
         join_chat=providers.Singleton(
             JoinChatHandler, chats=chats, messages=messages, marker=read_marker, display=display
@@ -286,6 +297,15 @@ class Container(containers.DeclarativeContainer):
         sessions=providers.Singleton(
             ChatSessions, messages=messages, presence=presence, clock=clock,
             user_chats=get_user_chats, grace_seconds=settings.provided.presence_grace_s,
+        ),
+        edit_message=providers.Singleton(
+            EditMessageHandler, chats=chats, messages=messages, clock=clock,
+            window_s=settings.provided.edit_window_s, contact_filter=contact_filter,
+        ),
+        set_block=providers.Singleton(SetBlockHandler, chats=chats, display=display),
+        report_user=providers.Singleton(
+            ReportUserHandler, chats=chats, reports=storage.reports, limiter=limiter,
+            clock=clock, ids=ids,
         ),
     )
     # The server API (SERVER_API.md): the backend's use cases, through the same publisher.

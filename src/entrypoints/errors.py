@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chat_server.domain.errors import (
+    BlockedByCounterpart,
     ChatNotFound,
+    EditWindowPassed,
     InvalidInput,
     MessageNotFound,
     NoSharedChat,
     NotAChatParticipant,
     NotTheSender,
+    NotYourMessage,
     ProductNotFound,
     RateLimitExceeded,
     StorageUnavailable,
@@ -28,6 +31,9 @@ DOMAIN_ERRORS: Mapping[type[Exception], tuple[int, str]] = {
     InvalidInput: INVALID,
     NotAChatParticipant: (403, "You are not a participant of this chat"),
     NotTheSender: (403, "You can only delete your own messages"),
+    NotYourMessage: (403, "You can only edit your own messages"),
+    EditWindowPassed: (403, "This message can no longer be edited"),
+    BlockedByCounterpart: (403, "You cannot message this user"),
     NoSharedChat: (403, "You do not share a chat with this user"),
     UserNotOnline: (403, "User is not online. Connect to the /presence namespace first"),
     ChatNotFound: (404, "Chat was not found"),

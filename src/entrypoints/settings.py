@@ -35,8 +35,8 @@ _MEDIA_KEY_LABEL = b"chat-server media URL signing v1"
 def derive_media_key(jwt_secret: str) -> bytes:
     return hmac.new(jwt_secret.encode(), _MEDIA_KEY_LABEL, hashlib.sha256).digest()
 WEBHOOK_SECRET_MIN = 32
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_rate(name: str, value: str) -> float | None:
@@ -219,6 +219,8 @@ class Settings:
     presence_offline_delay_s: float = 5.0
     storage_timeout_s: float = 5.0
     request_cost_bytes: int = 16_384
+    report_limit: RateLimit | None = RateLimit(10 / 86400, 10)
+    edit_window_s: float = 900.0
     # Phone numbers, e-mail addresses and links in message texts (PROTOCOL.md section 10):
     # off, or masked as [hidden], or refused; the allowed domains pass with subdomains.
     contact_filter: FilterMode = FilterMode.OFF
@@ -438,6 +440,8 @@ def _abuse_settings(
             "CHAT_MAX_SOCKETS_PER_USER", get("CHAT_MAX_SOCKETS_PER_USER", "20") or "20", 1, 10_000),
         "presence_offline_delay_s": number("CHAT_PRESENCE_OFFLINE_DELAY_S", "5", 0, 3600),
         "storage_timeout_s": number("CHAT_STORAGE_TIMEOUT_S", "5", 0.1, 600),
+        "report_limit": limit("CHAT_REPORT_RATE", "10/1d", "CHAT_REPORT_BURST", "10"),
+        "edit_window_s": number("CHAT_EDIT_WINDOW_S", "900", 0, 365 * 86400),
         "request_cost_bytes": _int(
             "CHAT_REQUEST_COST_BYTES", get("CHAT_REQUEST_COST_BYTES", "16384") or "16384",
             1024, 2**30),

@@ -44,9 +44,11 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         ProductRepository,
         ProfileRepository,
         RateLimiter,
+        ReportRepository,
         TypingThrottle,
         UnreadCounters,
     )
+    from chat_server.adapters.memory.reports import InMemoryReportRepository
 
     def _conforms() -> None:
         chats: ChatRepository = InMemoryChatRepository()
@@ -60,4 +62,5 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         products: ProductRepository = InMemoryProductRepository()
         unread: UnreadCounters = InMemoryUnreadCounters()
         del chats, messages, last_seen, presence, limiter, throttle, health
-        del profiles, products, unread
+        reports: ReportRepository = InMemoryReportRepository()
+        del profiles, products, unread, reports

@@ -7,6 +7,7 @@ import heapq
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -94,6 +95,26 @@ class InMemoryChatRepository:
             chats = (c for c in chats if (c.last_message_at, c.id) < bound)
         return heapq.nlargest(limit, chats, key=lambda c: (c.last_message_at, c.id))
 
+    async def set_blocking(
+        self, customer_id: int, vendor_id: int, blocker: UserType, on: bool
+    ) -> list[Chat]:
+        field = f"{blocker.value}_blocks_{blocker.other.value}"
+        found = []
+        for chat_id in self._by_user.get(UserRef(UserType.CUSTOMER, customer_id), ()):
+            chat = self._chats[chat_id]
+            if chat.vendor_id == vendor_id:
+                changes: dict[str, Any] = {field: on}
+                self._chats[chat_id] = chat = attrs.evolve(chat, **changes)
+                found.append(chat)
+        return found
+
+    async def blocking_between(self, customer_id: int, vendor_id: int) -> tuple[bool, bool]:
+        for chat_id in self._by_user.get(UserRef(UserType.CUSTOMER, customer_id), ()):
+            chat = self._chats[chat_id]
+            if chat.vendor_id == vendor_id:
+                return chat.customer_blocks_vendor, chat.vendor_blocks_customer
+        return False, False
+
     async def about_product(self, product_id: str, limit: int) -> list[Chat]:
         chats = (c for c in self._chats.values() if c.product_id == product_id)
         return heapq.nlargest(max(limit, 0), chats, key=lambda c: (c.last_message_at, c.id))
@@ -121,6 +142,8 @@ class InMemoryChatRepository:
         for chat_id in reversed(self._by_user.get(subject, ())):
             chat = self._chats[chat_id]
             if subject.type is UserType.CUSTOMER and chat.customer_sent_seq == 0:
+                continue
+            if chat.blocks(subject):  # who the subject blocks sees nothing of them
                 continue
             seen[chat.counterpart(subject)] = None
             if len(seen) >= limit:
@@ -221,6 +244,15 @@ class InMemoryMessageRepository:
             if len(marked) < limit:
                 marked.append(message.id)
         return marked
+
+    async def edit(self, message_id: str, text: str | None, masked: bool, at: datetime
+                   ) -> Message | None:
+        message = self._messages.get(message_id)
+        if message is None or message.deleted:
+            return None
+        edited = attrs.evolve(message, text=text, masked=masked, edited_at=at, updated_at=at)
+        self._messages[message_id] = edited
+        return edited
 
     async def erase(self, message_id: str, at: datetime) -> Message | None:
         message = self._messages.get(message_id)

@@ -51,8 +51,10 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         MessageRepository,
         ProductRepository,
         ProfileRepository,
+        ReportRepository,
         UnreadCounters,
     )
+    from chat_server.adapters.mongo.reports import MongoReportRepository
 
     def _conforms(db: AsyncIOMotorDatabase[Any], client: AsyncIOMotorClient[Any]) -> None:
         chats: ChatRepository = MongoChatRepository(db)
@@ -62,4 +64,5 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         profiles: ProfileRepository = MongoProfileRepository(db)
         products: ProductRepository = MongoProductRepository(db)
         unread: UnreadCounters = MongoUnreadCounters(db)
-        del chats, messages, last_seen, health, profiles, products, unread
+        reports: ReportRepository = MongoReportRepository(db)
+        del chats, messages, last_seen, health, profiles, products, unread, reports

@@ -62,6 +62,8 @@ def _chat_from(doc: Document) -> Chat:
         pending_seqs=tuple(doc.get("pending_seqs") or ()),
         system_sent_seq=doc.get("system_sent_seq", 0),
         revision=doc.get("revision", 0),
+        customer_blocks_vendor=doc.get("customer_blocks_vendor", False),
+        vendor_blocks_customer=doc.get("vendor_blocks_customer", False),
     )
 
 
@@ -84,6 +86,8 @@ def _chat_to(chat: Chat) -> Document:
         "pending_seqs": list(chat.pending_seqs),
         "system_sent_seq": chat.system_sent_seq,
         "revision": chat.revision,
+        "customer_blocks_vendor": chat.customer_blocks_vendor,
+        "vendor_blocks_customer": chat.vendor_blocks_customer,
     }
     for name in SNAPSHOT_FIELDS:
         doc[name] = getattr(chat.snapshot, name)
@@ -289,6 +293,25 @@ class MongoChatRepository:
         return [_chat_from(doc) async for doc in cursor]
 
     @translate_outages
+    async def set_blocking(
+        self, customer_id: int, vendor_id: int, blocker: UserType, on: bool
+    ) -> list[Chat]:
+        # On the chat_key prefix: the pair's chats (one per product).
+        pair = {"customer_id": customer_id, "vendor_id": vendor_id}
+        field = f"{side(blocker)}_blocks_{side(blocker.other)}"
+        await self._chats.update_many(pair, {"$set": {field: on}})
+        return [_chat_from(doc) async for doc in self._chats.find(pair)]
+
+    @translate_outages
+    async def blocking_between(self, customer_id: int, vendor_id: int) -> tuple[bool, bool]:
+        doc = await self._chats.find_one(
+            {"customer_id": customer_id, "vendor_id": vendor_id},
+            projection={"customer_blocks_vendor": 1, "vendor_blocks_customer": 1})
+        if doc is None:
+            return False, False
+        return doc.get("customer_blocks_vendor", False), doc.get("vendor_blocks_customer", False)
+
+    @translate_outages
     async def about_product(self, product_id: str, limit: int) -> list[Chat]:
         if limit <= 0:
             return []
@@ -325,7 +348,9 @@ class MongoChatRepository:
             return []
         other = subject.type.other
         field = f"{side(other)}_id"
-        query: Document = {f"{side(subject.type)}_id": subject.id}
+        query: Document = {f"{side(subject.type)}_id": subject.id,
+                           # who the subject blocks sees nothing of them
+                           f"{side(subject.type)}_blocks_{side(other)}": {"$ne": True}}
         if subject.type is UserType.CUSTOMER:
             query["customer_sent_seq"] = {"$gt": 0}  # only the vendors they wrote to
         cursor = self._chats.find(query, projection={"_id": 0, field: 1}).sort(

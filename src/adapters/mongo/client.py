@@ -187,6 +187,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         # dedup_key (its own id when it has no key), so no partial filter is needed.
         IndexModel([("dedup_key", ASCENDING)], unique=True, name="outbox_dedup"),
     ],
+    # A reporter's reports, newest first (by_reporter).
+    "reports": [IndexModel([("reporter", ASCENDING), ("created_at", DESCENDING)],
+                           name="by_reporter")],
 }
 
 

@@ -60,6 +60,8 @@ def _message_from(doc: Document) -> Message:
         sender=_user(doc.get("sender_type"), doc.get("sender_id")),
         recipient=_user(doc.get("recipient_type"), doc.get("recipient_id")),
         system_audience=tuple(_parse_user_key(k) for k in doc.get("audience") or ()),
+        edited_at=doc.get("edited_at"),
+        masked=doc.get("masked", False),
         text=doc.get("text"),
         images=tuple(doc.get("images") or ()),
         created_at=doc["created_at"],
@@ -92,6 +94,8 @@ def _message_to(m: Message) -> Document:
         "recipient_online": m.recipient_online,
         "opened_chat": m.opened_chat,
         "deleted": m.deleted,
+        "edited_at": m.edited_at,
+        "masked": m.masked,
     }
     if m.system_audience:
         doc["audience"] = [user_key(u) for u in m.system_audience]
@@ -231,6 +235,19 @@ class MongoMessageRepository:
             "unread_for": _without("unread_for", side(recipient)),
         }}])
         return [str(i) for i in ids]
+
+    @translate_outages
+    async def edit(self, message_id: str, text: str | None, masked: bool, at: datetime
+                   ) -> Message | None:
+        key = oid(message_id)
+        if key is None:
+            return None
+        doc = await self._messages.find_one_and_update(
+            {"_id": key, "deleted": False},
+            {"$set": {"text": text, "masked": masked, "edited_at": at, "updated_at": at}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _message_from(doc)
 
     @translate_outages
     async def erase(self, message_id: str, at: datetime) -> Message | None:

@@ -16,7 +16,7 @@ from chat_server.application.ports import (
 )
 from chat_server.application.use_cases.common import PRESENCE_WATCHERS_LIMIT, Caller
 from chat_server.domain.errors import NoSharedChat
-from chat_server.domain.model import UserRef
+from chat_server.domain.model import UserRef, UserType
 
 
 @attrs.frozen
@@ -37,6 +37,7 @@ class CheckOnlinePresenceHandler:
 
     - Only about a user whose presence the caller may see (``sees_presence_of``: a vendor
       who shares a chat, a customer who wrote to the caller); 403 otherwise.
+    - A user who blocks the caller is told offline, with no last seen.
     """
 
     def __init__(
@@ -48,8 +49,15 @@ class CheckOnlinePresenceHandler:
         self._last_seen = last_seen
 
     async def __call__(self, query: CheckOnlinePresence) -> PresenceStatus:
-        if not await self._chats.sees_presence_of(query.caller.user, query.about):
+        viewer = query.caller.user
+        if not await self._chats.sees_presence_of(viewer, query.about):
             raise NoSharedChat(str(query.about))
+        pair = ((viewer, query.about) if viewer.type is UserType.CUSTOMER
+                else (query.about, viewer))
+        customer_blocks, vendor_blocks = await self._chats.blocking_between(
+            pair[0].id, pair[1].id)
+        if customer_blocks if query.about.type is UserType.CUSTOMER else vendor_blocks:
+            return PresenceStatus(query.about, False, None)  # the subject blocks the viewer
         online = await self._presence.is_connected(query.about, Channel.PRESENCE)
         last_seen = None if online else await self._last_seen.get(query.about)
         return PresenceStatus(query.about, online, last_seen)

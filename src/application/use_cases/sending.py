@@ -18,7 +18,9 @@ from chat_server.application.ports import (
 )
 from chat_server.application.use_cases.common import Caller, ChatFinder, ChatRef
 from chat_server.application.use_cases.display import TrustedDisplay, record_unread
+from chat_server.domain.contact_filter import ContactFilter, FilterMode
 from chat_server.domain.errors import (
+    BlockedByCounterpart,
     ChatNotFound,
     DuplicateClientMessageId,
     InvalidInput,
@@ -30,6 +32,7 @@ from chat_server.domain.model import (
     MessageContent,
     ProductSnapshot,
     UrlPolicy,
+    UserType,
     validate_client_message_id,
     validate_product_id,
 )
@@ -43,6 +46,13 @@ class SendMessage:
     images: list[str] | None = None
     client_message_id: str | None = None
     snapshot: ProductSnapshot | None = None
+
+
+@attrs.frozen
+class FilteredContent:
+    text: str | None
+    images: tuple[str, ...]
+    masked: bool  # contact details were replaced by [hidden]
 
 
 @attrs.frozen
@@ -71,6 +81,10 @@ class SendMessageHandler:
     - Display fields: each side writes only its own (``ProductSnapshot.written_by``), and
       URLs follow the URL policy (https, allowed hosts).
     - A send that opens a chat also takes a token from the sender's new-chat bucket.
+    - Nothing is stored in a chat whose other participant blocks the sender (403), nor is
+      a new chat opened between them.
+    - The contact-detail filter masks (``masked``) or refuses phone numbers, e-mail
+      addresses and foreign links in the text.
     """
 
     def __init__(
@@ -78,7 +92,9 @@ class SendMessageHandler:
         presence: PresenceRegistry, clock: Clock, ids: IdGenerator,
         counters: UnreadCounters, display: TrustedDisplay,
         limiter: RateLimiter | None = None, urls: UrlPolicy | None = None,
+        contact_filter: ContactFilter | None = None,
     ) -> None:
+        self._filter = contact_filter or ContactFilter(FilterMode.OFF, frozenset())
         self._counters = counters
         self._display = display
         self._chats = chats
@@ -105,14 +121,20 @@ class SendMessageHandler:
             key = ChatFinder.key_of(user, cmd.ref)
             if key is None:
                 raise ChatNotFound(cmd.ref.chat_id)
+            # A block holds for every chat of the pair, new ones too.
+            blocking = await self._chats.blocking_between(key.customer_id, key.vendor_id)
+            if blocking[1 if user.type is UserType.CUSTOMER else 0]:
+                raise BlockedByCounterpart(str(key))
             if self._limiter is not None and not await self._limiter.acquire(
                     user, RateKind.NEW_CHAT):
                 raise RateLimitExceeded("new chats")
             first = cmd.snapshot.written_by(user.type, opening=True) if cmd.snapshot else None
             new_chat = Chat.open(
-                self._ids.new_id(), key, ProductSnapshot().merged(first), self._clock.now()
+                self._ids.new_id(), key, ProductSnapshot().merged(first), self._clock.now(),
+                blocking,
             )
             chat, opened = await self._chats.open(new_chat)
+        chat.ensure_may_write(user)
 
         recipient = chat.counterpart(user)
         online = await self._presence.is_connected(recipient, Channel.CHAT)
@@ -122,6 +144,7 @@ class SendMessageHandler:
         message = Message(
             id=self._ids.new_id(), chat_id=chat.id, seq=seq, sender=user, recipient=recipient,
             text=content.text, images=content.images, created_at=now, updated_at=now,
+            masked=content.masked,
             delivered_at=now if online else None, awaiting_delivery=not local,
             recipient_online=online, client_message_id=cmd.client_message_id,
             opened_chat=opened,
@@ -149,7 +172,7 @@ class SendMessageHandler:
         await record_unread(self._counters, chat, message.recipients)
         return chat
 
-    def _validate(self, cmd: SendMessage) -> MessageContent:
+    def _validate(self, cmd: SendMessage) -> FilteredContent:
         errors = validate_client_message_id(cmd.client_message_id)
         if cmd.ref.product_id is not None:
             errors += validate_product_id(cmd.ref.product_id)
@@ -163,7 +186,10 @@ class SendMessageHandler:
             errors = exc.errors + errors
         if errors:
             raise InvalidInput(errors)
-        return content
+        filtered = self._filter.apply(content.text) if content.text else None
+        if filtered is None:
+            return FilteredContent(content.text, content.images, False)
+        return FilteredContent(filtered.text, content.images, filtered.masked)
 
     async def _replay(
         self, earlier: Message, snapshot: ProductSnapshot | None

@@ -19,7 +19,8 @@ class SignalTyping:
 class SignalTypingHandler:
     """Tell the other participant that the caller types or stopped typing.
 
-    - Participants only. ``typing`` is relayed at most once per throttle interval per
+    - Participants only, and not when the other participant blocks the caller (403).
+      ``typing`` is relayed at most once per throttle interval per
       user and chat; ``stopped`` always. Never stored.
     """
 
@@ -30,6 +31,7 @@ class SignalTypingHandler:
     async def __call__(self, cmd: SignalTyping) -> Outcome[TypingChanged]:
         user = cmd.caller.user
         chat = await self._finder.get(user, cmd.ref)
+        chat.ensure_may_write(user)
         signal = TypingChanged(chat.id, user, chat.counterpart(user), cmd.typing)
         relayed = not cmd.typing or await self._throttle.allow(user, chat.id)
         return Outcome(signal, (signal,) if relayed else ())

@@ -17,10 +17,12 @@ from chat_server.application.events import (
     ChatUpdated,
     Event,
     MessageDeleted,
+    MessageEdited,
     MessageStored,
     PresenceChanged,
     ReadReceipt,
     TypingChanged,
+    UserReported,
 )
 from chat_server.domain.model import Message, UserRef
 from chat_server.entrypoints.socketio import wire
@@ -46,7 +48,7 @@ def reaches(event: Event, user: UserRef, namespace: str) -> bool:
 
 
 class SocketIONotifier:
-    handles: frozenset[type] = frozenset(EVENT_TYPES)
+    handles: frozenset[type] = frozenset(EVENT_TYPES) - {UserReported}
 
     def __init__(self, sio: Any) -> None:
         self._sio = sio
@@ -89,6 +91,11 @@ class SocketIONotifier:
                 await emit(
                     "userTyping" if typing else "stoppedTyping",
                     wire.typing(chat_id, user, typing), to=wire.room(recipient), namespace=CHAT,
+                )
+            case MessageEdited(chat=chat, message=message):
+                await emit(
+                    "messageEdited", wire.message_edited(message),
+                    to=[wire.room(u) for u in chat.participants], namespace=CHAT, skip_sid=skip,
                 )
             case ChatUpdated(chat=chat):
                 for viewer in chat.participants:

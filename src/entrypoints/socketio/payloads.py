@@ -22,6 +22,8 @@ from chat_server.application.use_cases import (
     SendMessage,
     SignalTyping,
 )
+from chat_server.application.use_cases.blocking import ReportUser, SetBlock
+from chat_server.application.use_cases.editing import EditMessage
 from chat_server.domain.model import MAX_ID, ProductSnapshot, UserRef, UserType
 from chat_server.entrypoints.socketio.cursor import BadCursor, decode_cursor
 
@@ -112,10 +114,19 @@ class Fields:
         return parsed
 
     def chat_ref(self, chat_id_alias: str | None = None) -> ChatRef:
+        """How the payload names a chat; naming none at all is a 400 (PROTOCOL.md 10)."""
         chat_id = self.string("chatId")
         if chat_id is None and chat_id_alias is not None:
             chat_id = self.string(chat_id_alias)
-        return ChatRef(chat_id, self.string("productId"), self.identifier("recipientId"))
+        ref = ChatRef(chat_id, self.string("productId"), self.identifier("recipientId"))
+        named = [n for n in ("chatId", chat_id_alias, "productId", "recipientId")
+                 if n is not None and self._data.get(n) is not None]
+        if not named and not self.errors:
+            self._fail("chatId", "is required (or productId and recipientId)")
+            if chat_id_alias is None:
+                self._fail("productId", "is required with recipientId when there is no chatId")
+                self._fail("recipientId", "is required with productId when there is no chatId")
+        return ref
 
     def done(self) -> None:
         if self.errors:
@@ -195,6 +206,40 @@ def parse_get_messages(caller: Caller, data: Any) -> GetMessages:
     limit = f.bounded("limit", 1, 100, 50)
     f.done()
     return GetMessages(caller, ref, before, limit)
+
+
+def parse_edit_message(caller: Caller, data: Any) -> EditMessage:
+    f = Fields(data)
+    ref = f.chat_ref()
+    message_id = f.string("messageId", required=True)
+    text = f.string("text", required=True)
+    f.done()
+    assert message_id is not None and text is not None
+    return EditMessage(caller, ref, message_id, text)
+
+
+def _user_of(f: Fields) -> UserRef | None:
+    user_id = f.identifier("userId", required=True)
+    user_type = f.user_type("userType", required=True)
+    return None if user_id is None or user_type is None else UserRef(user_type, user_id)
+
+
+def parse_block(caller: Caller, data: Any, blocked: bool) -> SetBlock:
+    f = Fields(data)
+    other = _user_of(f)
+    f.done()
+    assert other is not None
+    return SetBlock(caller, other, blocked)
+
+
+def parse_report_user(caller: Caller, data: Any) -> ReportUser:
+    f = Fields(data)
+    reported = _user_of(f)
+    chat_id = f.string("chatId")
+    reason = f.string("reason", required=True)
+    f.done()
+    assert reported is not None and reason is not None
+    return ReportUser(caller, reported, reason, chat_id)
 
 
 def parse_check_online_presence(caller: Caller, data: Any) -> CheckOnlinePresence:

@@ -10,7 +10,13 @@ from typing import Any
 
 import attrs
 
-from chat_server.application.events import MessageDeleted, Outcome, ReadReceipt, TypingChanged
+from chat_server.application.events import (
+    MessageDeleted,
+    MessageEdited,
+    Outcome,
+    ReadReceipt,
+    TypingChanged,
+)
 from chat_server.application.ports import RateKind
 from chat_server.application.use_cases import (
     Caller,
@@ -30,7 +36,14 @@ from chat_server.application.use_cases import (
     SentMessage,
     SignalTypingHandler,
 )
+from chat_server.application.use_cases.blocking import (
+    BlockChange,
+    ReportUserHandler,
+    SetBlockHandler,
+)
+from chat_server.application.use_cases.editing import EditMessageHandler
 from chat_server.domain.model import UserRef
+from chat_server.domain.reports import Report
 from chat_server.entrypoints.socketio import payloads, wire
 from chat_server.entrypoints.socketio.cursor import encode_cursor
 from chat_server.entrypoints.socketio.notifier import CHAT, PRESENCE
@@ -56,6 +69,9 @@ class UseCases:
     check_online_presence: CheckOnlinePresenceHandler
     presence: PresenceTracker
     sessions: ChatSessions
+    edit_message: EditMessageHandler
+    set_block: SetBlockHandler
+    report_user: ReportUserHandler
 
 
 Presented = tuple[str, wire.Envelope]
@@ -98,6 +114,23 @@ def _receipt(caller: Caller, receipt: ReadReceipt) -> Presented:
 
 def _deleted(caller: Caller, deleted: MessageDeleted) -> Presented:
     return "messageDeleted", wire.message_deleted(deleted.chat_id, deleted.message_id)
+
+
+def _edited(caller: Caller, edited: MessageEdited) -> Presented:
+    return "messageEdited", wire.message_edited(edited.message)
+
+
+def _block(caller: Caller, change: BlockChange) -> Presented:
+    message = "User has been blocked" if change.blocked else "User has been unblocked"
+    return "blockUser" if change.blocked else "unblockUser", wire.envelope(message, {
+        "userId": change.other.id, "userType": wire.user_type(change.other),
+        "blocked": change.blocked})
+
+
+def _reported(caller: Caller, report: Report) -> Presented:
+    return "reportUser", wire.envelope("User has been reported", {
+        "userId": report.reported.id, "userType": wire.user_type(report.reported),
+        "chatId": report.chat_id})
 
 
 def _typing(caller: Caller, signal: TypingChanged) -> Presented:
@@ -154,6 +187,15 @@ def build_routes(uc: UseCases) -> Mapping[str, Mapping[str, Route]]:
             "getMessages": Route(payloads.parse_get_messages, uc.get_messages, _messages,
                                  ReplyKind.CALLER, weighted=True),
             "joinRooms": Route(lambda c, d: None, _nothing, _rooms_joined, ReplyKind.ACK),
+            "editMessage": Route(payloads.parse_edit_message, uc.edit_message, _edited,
+                                 ReplyKind.SHARED),
+            # The chatUpdated events reach the caller too; the ack says what was done.
+            "blockUser": Route(lambda c, d: payloads.parse_block(c, d, True), uc.set_block,
+                               _block, ReplyKind.ACK),
+            "unblockUser": Route(lambda c, d: payloads.parse_block(c, d, False), uc.set_block,
+                                 _block, ReplyKind.ACK),
+            "reportUser": Route(payloads.parse_report_user, uc.report_user, _reported,
+                                ReplyKind.ACK),
             "checkOnlinePresence": check,
         },
     }

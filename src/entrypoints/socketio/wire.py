@@ -65,6 +65,7 @@ def message_json(m: Message) -> dict[str, Any]:
     created = iso(m.created_at)
     return {
         "id": m.id,
+        "messageId": m.id,  # the event doc's name for it (its clients delete by it)
         "chatId": m.chat_id,
         "seq": m.seq,
         "senderId": m.sender.id if m.sender else None,
@@ -78,6 +79,8 @@ def message_json(m: Message) -> dict[str, Any]:
         "recipientOnline": m.recipient_online,
         "deliveredAt": iso(m.delivered_at),
         "clientMessageId": m.client_message_id,
+        "editedAt": iso(m.edited_at),
+        "masked": m.masked,
         "timestamp": created,
         "createdAt": created,
         "updatedAt": iso(m.updated_at),
@@ -103,6 +106,8 @@ def chat_json(chat: Chat, viewer: UserRef, messages: list[Message]) -> dict[str,
         "updatedAt": iso(chat.updated_at),
         "lastMessageAt": iso(chat.last_message_at),
         "unreadCount": chat.unread_for(viewer),
+        "blocked": chat.blocks(viewer),
+        "blockedBy": chat.blocked_for(viewer),
         "messages": [message_json(m) for m in messages],
     }
 
@@ -113,6 +118,10 @@ def message_received(message: Message) -> Envelope:
 
 def chat_opened(chat: Chat, message: Message | None, viewer: UserRef) -> Envelope:
     return envelope("New chat created", chat_json(chat, viewer, [message] if message else []))
+
+
+def message_edited(message: Message) -> Envelope:
+    return envelope("Message has been edited", message_json(message))
 
 
 def chat_updated(chat: Chat, viewer: UserRef) -> Envelope:

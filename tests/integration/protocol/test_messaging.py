@@ -10,12 +10,12 @@ from service_support import Client, make_token
 MESSAGE_FIELDS = {
     "id", "chatId", "seq", "senderId", "recipientId", "senderType", "recipientType", "text",
     "messageImages", "read", "readAt", "recipientOnline", "deliveredAt", "clientMessageId",
-    "timestamp", "createdAt", "updatedAt",
+    "timestamp", "createdAt", "updatedAt", "messageId", "editedAt", "masked",
 }
 CHAT_FIELDS = {
     "id", "productId", "customerId", "vendorId", "productName", "productImageUrl",
     "productPrice", "storeName", "storeLogoUrl", "customerName", "customerProfilePic",
-    "createdAt", "updatedAt", "lastMessageAt", "unreadCount", "messages",
+    "createdAt", "updatedAt", "lastMessageAt", "unreadCount", "messages", "blocked", "blockedBy",
 }
 
 
