@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from redis_support import RedisServer
-from service_support import SECRET, Client, Devices, Server, http_json, new_id
+from service_support import API_KEY, SECRET, Client, Devices, Server, api, http_json, new_id
 
 LEASE_S = 2.0
 _databases = itertools.count(1)
@@ -25,7 +25,7 @@ def node_env(mongo_url: str, redis_url: str, database: str) -> dict[str, str]:
         "CHAT_MONGO_DB": database, "CHAT_REDIS_URL": redis_url,
         "CHAT_TRANSPORTS": "websocket", "CHAT_PRESENCE_GRACE_S": "2",
         "CHAT_PRESENCE_OFFLINE_DELAY_S": "0.5",
-        "CHAT_PRESENCE_LEASE_S": str(LEASE_S),
+        "CHAT_PRESENCE_LEASE_S": str(LEASE_S), "CHAT_API_KEYS": API_KEY,
     }
 
 
@@ -75,6 +75,31 @@ async def test_messages_receipts_deletes_and_typing_cross_nodes(cluster: Any, on
     deleted = await vendor.call("deleteMessage", {"chatId": chat_id,
                                                   "messageId": reply["data"]["id"]})
     assert (await customer.next("messageDeleted")) == deleted
+
+
+async def test_edits_blocks_and_system_messages_cross_nodes(cluster: Any, on: Any):
+    _, (a, b) = cluster
+    customer = await on(a, "customer")
+    vendor = await on(b, "vendor")
+    opened = await customer.call("sendMessage", {"recipientId": vendor.user_id,
+                                                 "productId": "p", "text": "helo"})
+    chat_id = opened["data"]["id"]
+    await vendor.next("newChat")
+    edited = await customer.call("editMessage", {"chatId": chat_id, "text": "hello",
+                                                 "messageId": opened["data"]["messages"][0]["id"]})
+    assert (await vendor.next("messageEdited")) == edited
+    # A system message posted on node a reaches the vendor on node b.
+    status, posted = await api(a.url, "POST", f"/api/v1/chats/{chat_id}/messages",
+                               {"text": "Order shipped"})
+    assert status == 201
+    for device in (customer, vendor):
+        got = await device.next("receiveMessage", where=lambda d: d["data"]["senderType"] == "SYSTEM")
+        assert got["data"]["id"] == posted["data"]["id"]
+    # A block made on node b holds for sends arriving on node a.
+    await vendor.call("blockUser", {"userId": customer.user_id, "userType": "customer"})
+    assert (await customer.next("chatUpdated"))["data"]["blockedBy"] is True
+    refused = await customer.call("sendMessage", {"chatId": chat_id, "text": "hello?"})
+    assert refused["statusCode"] == 403
 
 
 async def test_presence_counts_devices_on_every_node(cluster: Any, on: Any):
