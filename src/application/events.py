@@ -32,6 +32,20 @@ class MessageStored:
 
 
 @attrs.frozen
+class SendReplayed:
+    """A send repeated with the same clientMessageId: nothing new happened for users (no
+    one is told again), but durable subscribers may make sure they took the first one in
+    (a crash may have come between storing it and them)."""
+
+    chat: Chat
+    message: Message
+
+    @property
+    def audience(self) -> Sequence[UserRef]:
+        return ()
+
+
+@attrs.frozen
 class ChatOpened:
     """A new chat, with the message that opened it: the recipient learns of the chat
     (``newChat``), the sender's devices too (``newSentChat``). Opened by the marketplace's
@@ -131,11 +145,11 @@ class UserReported:
 
 Event = (
     MessageStored | ChatOpened | ReadReceipt | MessageDeleted | TypingChanged | PresenceChanged
-    | ChatUpdated | MessageEdited | UserReported
+    | ChatUpdated | MessageEdited | UserReported | SendReplayed
 )
 EVENT_TYPES: tuple[type, ...] = (
     MessageStored, ChatOpened, ReadReceipt, MessageDeleted, TypingChanged, PresenceChanged,
-    ChatUpdated, MessageEdited, UserReported,
+    ChatUpdated, MessageEdited, UserReported, SendReplayed,
 )
 
 R_co = TypeVar("R_co", covariant=True)

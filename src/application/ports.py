@@ -90,6 +90,13 @@ class ChatRepository(Protocol):
     async def blocking_between(self, customer_id: int, vendor_id: int) -> tuple[bool, bool]:
         """(customer blocks vendor, vendor blocks customer), as the pair's chats hold it."""
 
+    async def claim_unread_notice(
+        self, chat_id: str, side: UserType, read_seq: int, token: str
+    ) -> bool:
+        """Whether an unread notice to ``side`` may go out now: at most one per chat and
+        side until that side reads again (its ``read_seq`` moves). ``True`` when this call
+        claimed it, or ``token`` (the job's id) claimed it before (a job evaluated again)."""
+
     async def about_product(self, product_id: str, limit: int) -> list[Chat]:
         """Up to ``limit`` chats about the product, most recent first."""
 

@@ -15,6 +15,7 @@ from chat_server.application.events import (
     MessageStored,
     PresenceChanged,
     ReadReceipt,
+    SendReplayed,
     TypingChanged,
 )
 from chat_server.application.ports import Channel, RateKind, RateLimit
@@ -144,7 +145,8 @@ async def test_a_retry_finishes_a_send_interrupted_after_its_message_was_stored(
     assert retried.chat.last_message_id == retried.message.id
     again = await send(core, text="half", ref=ChatRef(chat.id), client_message_id="c-2")
     assert again.chat.vendor_unread == 2  # applied once
-    assert core.notifier.published == []
+    # Users are told nothing again; durable subscribers hear of the replay.
+    assert [type(e) for e in core.notifier.published] == [SendReplayed, SendReplayed]
 
 
 async def test_a_repeated_client_message_id_stores_and_announces_nothing(core: Core):
@@ -152,7 +154,8 @@ async def test_a_repeated_client_message_id_stores_and_announces_nothing(core: C
     core.notifier.clear()
     again = await send(core, client_message_id="m-1", text="different text")
     assert again.message == first.message and again.opened_chat
-    assert core.notifier.published == []
+    [replayed] = core.notifier.published
+    assert isinstance(replayed, SendReplayed) and replayed.audience == ()
     assert len(await core.messages.history(first.chat.id, 100, 10)) == 1
 
 

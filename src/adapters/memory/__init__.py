@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         InMemoryProductRepository,
         InMemoryProfileRepository,
     )
+    from chat_server.adapters.memory.reports import InMemoryReportRepository
     from chat_server.adapters.memory.unread import InMemoryUnreadCounters
     from chat_server.application.ports import (
         ChatRepository,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         TypingThrottle,
         UnreadCounters,
     )
-    from chat_server.adapters.memory.reports import InMemoryReportRepository
 
     def _conforms() -> None:
         chats: ChatRepository = InMemoryChatRepository()

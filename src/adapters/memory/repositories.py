@@ -33,6 +33,7 @@ class InMemoryChatRepository:
         self._pairs: set[tuple[int, int]] = set()
         # (customer, vendor) pairs where the customer wrote: who sees a customer's presence.
         self._written: set[tuple[int, int]] = set()
+        self._notices: dict[tuple[str, UserType], tuple[int, str]] = {}
 
     async def get(self, chat_id: str) -> Chat | None:
         return self._chats.get(chat_id)
@@ -114,6 +115,15 @@ class InMemoryChatRepository:
             if chat.vendor_id == vendor_id:
                 return chat.customer_blocks_vendor, chat.vendor_blocks_customer
         return False, False
+
+    async def claim_unread_notice(
+        self, chat_id: str, side: UserType, read_seq: int, token: str
+    ) -> bool:
+        held = self._notices.get((chat_id, side))
+        if held is not None and held[0] == read_seq and held[1] != token:
+            return False
+        self._notices[(chat_id, side)] = (read_seq, token)
+        return True
 
     async def about_product(self, product_id: str, limit: int) -> list[Chat]:
         chats = (c for c in self._chats.values() if c.product_id == product_id)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         MongoProductRepository,
         MongoProfileRepository,
     )
+    from chat_server.adapters.mongo.reports import MongoReportRepository
     from chat_server.adapters.mongo.unread import MongoUnreadCounters
     from chat_server.application.ports import (
         ChatRepository,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:  # mypy proves here that the adapters conform to the ports str
         ReportRepository,
         UnreadCounters,
     )
-    from chat_server.adapters.mongo.reports import MongoReportRepository
 
     def _conforms(db: AsyncIOMotorDatabase[Any], client: AsyncIOMotorClient[Any]) -> None:
         chats: ChatRepository = MongoChatRepository(db)

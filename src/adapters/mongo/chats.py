@@ -312,6 +312,20 @@ class MongoChatRepository:
         return doc.get("customer_blocks_vendor", False), doc.get("vendor_blocks_customer", False)
 
     @translate_outages
+    async def claim_unread_notice(
+        self, chat_id: str, side: UserType, read_seq: int, token: str
+    ) -> bool:
+        key = oid(chat_id)
+        if key is None:
+            return False
+        field = f"{side.value}_unread_notice"
+        result = await self._chats.update_one(
+            {"_id": key, "$or": [{f"{field}.seq": {"$ne": read_seq}},
+                                 {f"{field}.token": token}]},
+            {"$set": {field: {"seq": read_seq, "token": token}}})
+        return bool(result.matched_count)
+
+    @translate_outages
     async def about_product(self, product_id: str, limit: int) -> list[Chat]:
         if limit <= 0:
             return []

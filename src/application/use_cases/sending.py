@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import attrs
 
-from chat_server.application.events import ChatOpened, Event, MessageStored, Outcome
+from chat_server.application.events import (
+    ChatOpened,
+    Event,
+    MessageStored,
+    Outcome,
+    SendReplayed,
+)
 from chat_server.application.ports import (
     Channel,
     ChatRepository,
@@ -199,4 +205,5 @@ class SendMessageHandler:
         chat = await self._apply(earlier, None if earlier.opened_chat else snapshot)
         if earlier.opened_chat:
             chat = await self._display.show_one(chat)
-        return Outcome(SentMessage(chat, earlier, earlier.opened_chat))
+        return Outcome(SentMessage(chat, earlier, earlier.opened_chat),
+                       (SendReplayed(chat, earlier),))

@@ -21,6 +21,7 @@ from chat_server.application.events import (
     MessageStored,
     PresenceChanged,
     ReadReceipt,
+    SendReplayed,
     TypingChanged,
     UserReported,
 )
@@ -48,7 +49,7 @@ def reaches(event: Event, user: UserRef, namespace: str) -> bool:
 
 
 class SocketIONotifier:
-    handles: frozenset[type] = frozenset(EVENT_TYPES) - {UserReported}
+    handles: frozenset[type] = frozenset(EVENT_TYPES) - {UserReported, SendReplayed}
 
     def __init__(self, sio: Any) -> None:
         self._sio = sio
