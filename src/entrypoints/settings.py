@@ -20,6 +20,7 @@ class ConfigError(Exception):
 
 
 STORAGES = ("memory", "mongo")
+TRANSPORT_IMPLS = ("lean", "stock")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -126,6 +127,13 @@ class Settings:
     # memory per connection for chat-sized messages (docs/performance.md).
     ws_compression: bool = False
     typing_interval_s: float = 2.0
+    # The Engine.IO layer (entrypoints/socketio/engine.py).
+    transport_impl: str = "lean"
+    socket_buffer_bytes: int = 4 * 2**20
+    connect_timeout_s: float = 10.0
+    max_pending_sessions: int = 2000
+    ping_interval_s: float = 25.0
+    ping_timeout_s: float = 20.0
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -203,6 +211,13 @@ class Settings:
         if not transports or not set(transports) <= {"websocket", "polling"}:
             raise ConfigError(f"CHAT_TRANSPORTS={get('CHAT_TRANSPORTS')!r}: expected websocket,polling")
 
+        transport_impl = (get("CHAT_TRANSPORT_IMPL", "lean") or "lean").strip().lower()
+        if transport_impl not in TRANSPORT_IMPLS:
+            raise ConfigError(f"CHAT_TRANSPORT_IMPL={transport_impl!r}: expected lean or stock")
+
+        def number(name: str, default: str, low: float, high: float) -> float:
+            return _float(name, get(name, default) or default, low, high)
+
         def limit(rate_name: str, rate_default: str, burst_name: str, burst_default: str
                   ) -> RateLimit | None:
             rate = parse_rate(rate_name, get(rate_name, rate_default) or rate_default)
@@ -242,5 +257,17 @@ class Settings:
             transports=transports,
             demo_page=dev_mode or _bool("CHAT_DEMO_PAGE", get("CHAT_DEMO_PAGE", "0") or "0"),
             ws_compression=_bool("CHAT_WS_COMPRESSION", get("CHAT_WS_COMPRESSION", "0") or "0"),
+            transport_impl=transport_impl,
+            socket_buffer_bytes=_int(
+                "CHAT_SOCKET_BUFFER_BYTES", get("CHAT_SOCKET_BUFFER_BYTES", "4194304") or "4194304",
+                4096, 2**30,
+            ),
+            connect_timeout_s=number("CHAT_CONNECT_TIMEOUT_S", "10", 0.1, 3600),
+            max_pending_sessions=_int(
+                "CHAT_MAX_PENDING_SESSIONS", get("CHAT_MAX_PENDING_SESSIONS", "2000") or "2000",
+                1, 10**6,
+            ),
+            ping_interval_s=number("CHAT_PING_INTERVAL_S", "25", 0.05, 3600),
+            ping_timeout_s=number("CHAT_PING_TIMEOUT_S", "20", 0.05, 3600),
             dev_mode=dev_mode,
         )
