@@ -17,7 +17,9 @@ the heartbeat, the connect timeout and closing.
   the client's PONG waits behind it. The time the reader spends inside handlers is added to
   the PONG deadline, and PINGs keep going out every ``ping_interval`` meanwhile so that the
   client's own watchdog (``ping_interval + ping_timeout``) stays fed. It costs two
-  ``loop.time()`` calls per message, no timer.
+  ``loop.time()`` calls per message, no timer. The same count makes the reader yield to the
+  loop after every 2 ms spent in handlers: uvicorn hands the app every frame of one TCP read
+  without suspending, and a client that pipelines large requests must not hold the loop.
 - **Never waits for the client when closing** (``close(wait=...)`` is ignored): the stock
   socket waited on ``queue.join()`` for a poll that might never come.
 - **Long-polling as Node's engine.io does it**: a second concurrent GET (or POST) on a
@@ -47,6 +49,9 @@ logger = logging.getLogger("chat_server.engine")
 # Set in a request's environ when the socket answered it itself (the 413).
 ANSWERED = "chat_server.answered"
 _MIN_TIMER_S = 0.01
+# The reader yields to the loop after this much time in handlers: uvicorn queues every frame
+# of one TCP read at once, and a client that pipelines requests must not hold the loop.
+_YIELD_AFTER_S = 0.002
 # Strong references to background closes: the event loop keeps only weak ones.
 _closing: set[asyncio.Task[None]] = set()
 
@@ -99,6 +104,17 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._busy = 0  # handlers running in the reader
         self._busy_since = 0.0
         self._busy_total = 0.0
+        self._busy_at_yield = 0.0
+
+    @property
+    def live(self) -> bool:
+        """Not closing, closed or failed: what it receives is still handled."""
+        return not (self.closing or self.closed or self._failed)
+
+    @property
+    def polling(self) -> bool:
+        """A long-polling GET is waiting for packets."""
+        return self._polling
 
     # ------------------------------------------------------------------ sending
 
@@ -205,7 +221,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     async def deliver(self, data: str | bytes) -> None:
         """One MESSAGE to python-socketio, counting the time the reader spends in it."""
         handler = self.server.handlers.get("message")
-        if handler is None:
+        if handler is None or not self.live:
             return
         loop = self._loop
         if not self._busy:
@@ -219,6 +235,9 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._busy -= 1
             if not self._busy:
                 self._busy_total += loop.time() - self._busy_since
+        if self._busy_total - self._busy_at_yield > _YIELD_AFTER_S:
+            self._busy_at_yield = self._busy_total
+            await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ heartbeat
 
@@ -352,7 +371,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         except ValueError:
             raise exceptions.EngineIOError("invalid payload") from None
         for pkt in packets:
-            if self.closing or self.closed:
+            if not self.live:
                 return
             await self.receive(pkt)
 

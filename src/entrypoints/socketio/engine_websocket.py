@@ -277,7 +277,7 @@ async def _read(sock: ChatEngineSocket, ws: WebSocketSender,
     """The reader: one awaited ``receive`` per frame; returns the disconnect reason."""
     limit = sock.server.max_http_buffer_size
     deliver = sock.deliver
-    while not sock.closed:
+    while sock.live:  # frames queued behind a failure or a close are not handled
         event = await receive()
         if event["type"] != "websocket.receive":
             break
