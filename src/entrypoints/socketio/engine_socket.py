@@ -7,19 +7,8 @@ the heartbeat, the connect timeout and closing.
   transport cut, and the session closed in the background, with python-socketio's
   disconnect handlers run as for any transport close. One packet larger than the bound is
   still accepted into an empty queue, so one big legitimate answer passes.
-- **Heartbeat** (Engine.IO v4: the server PINGs every ``ping_interval``, the client PONGs
-  within ``ping_timeout``) on one ``loop.call_later`` timer per session, re-armed, not a task
-  per ping. A PONG counts only after a PING that reached the client: for long-polling, one
-  that a GET returned; for a WebSocket, one handed to the transport. So a polling client
-  that never collects is closed after ``ping_interval + ping_timeout`` whatever it POSTs.
-- **A stalled handler is not the client's fault.** python-socketio runs a session's events
-  in order inside its reader (``async_handlers=False``); while one waits (a slow database),
-  the client's PONG waits behind it. The time the reader spends inside handlers is added to
-  the PONG deadline, and PINGs keep going out every ``ping_interval`` meanwhile so that the
-  client's own watchdog (``ping_interval + ping_timeout``) stays fed. It costs two
-  ``loop.time()`` calls per message, no timer. The same count makes the reader yield to the
-  loop after every 2 ms spent in handlers: uvicorn hands the app every frame of one TCP read
-  without suspending, and a client that pipelines large requests must not hold the loop.
+- **Heartbeat** (``engine_heartbeat``): one timer per session; PONGs count only for PINGs
+  that reached the client; time the reader spends in handlers is not counted against it.
 - **Never waits for the client when closing** (``close(wait=...)`` is ignored): the stock
   socket waited on ``queue.join()`` for a poll that might never come.
 - **Long-polling as Node's engine.io does it**: a second concurrent GET (or POST) on a
@@ -39,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from engineio import async_socket, exceptions, packet, payload
 
 from chat_server.entrypoints.socketio import engine_websocket
+from chat_server.entrypoints.socketio.engine_heartbeat import Heartbeat
 from chat_server.entrypoints.socketio.engine_websocket import ENTRY_OVERHEAD, WebSocketSender
 
 if TYPE_CHECKING:
@@ -48,10 +38,6 @@ logger = logging.getLogger("chat_server.engine")
 
 # Set in a request's environ when the socket answered it itself (the 413).
 ANSWERED = "chat_server.answered"
-_MIN_TIMER_S = 0.01
-# The reader yields to the loop after this much time in handlers: uvicorn queues every frame
-# of one TCP read at once, and a client that pipelines requests must not hold the loop.
-_YIELD_AFTER_S = 0.002
 # Strong references to background closes: the event loop keeps only weak ones.
 _closing: set[asyncio.Task[None]] = set()
 
@@ -94,17 +80,9 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._failed = False
         self._polling = False
         self._posting = False
-        self._timer: asyncio.TimerHandle | None = None
         self._connect_timer: asyncio.TimerHandle | None = None
-        self._awaiting_pong = False
-        self._ping_delivered = False
-        self._window_start = 0.0  # when the PING being waited for went out
-        self._held_at_window = 0.0
-        self._last_ping_at = 0.0
-        self._busy = 0  # handlers running in the reader
-        self._busy_since = 0.0
-        self._busy_total = 0.0
-        self._busy_at_yield = 0.0
+        self.heartbeat = Heartbeat(self._loop, server.ping_interval, server.ping_timeout,
+                                   self._ping, self._ping_timed_out)
 
     @property
     def live(self) -> bool:
@@ -158,7 +136,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         for pkt in packets:
             self._queued -= _size(pkt)
             if pkt.packet_type == packet.PING:
-                self.ping_sent()
+                self.heartbeat.delivered()
         self._queued = max(self._queued, 0)
         return packets
 
@@ -173,6 +151,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         if self._failed or self.closing or self.closed:
             return
         self._failed = True
+        self.heartbeat.stop()
         while not self.queue.empty():
             self.queue.get_nowait()
         self._queued = 0
@@ -196,7 +175,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         if kind == packet.MESSAGE:
             await self.deliver(pkt.data)
         elif kind == packet.PONG:
-            self._pong()
+            self.heartbeat.pong()
         elif kind == packet.UPGRADE:
             self.enqueue(packet.Packet(packet.NOOP))
         elif kind == packet.CLOSE:
@@ -208,7 +187,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         """A WebSocket text frame that is not a MESSAGE; undecodable or unknown is ignored,
         as the library's WebSocket handler does."""
         if text == "3":
-            self._pong()
+            self.heartbeat.pong()
             return
         try:
             pkt = packet.Packet(encoded_packet=text)
@@ -223,88 +202,46 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         handler = self.server.handlers.get("message")
         if handler is None or not self.live:
             return
-        loop = self._loop
-        if not self._busy:
-            self._busy_since = loop.time()
-        self._busy += 1
+        heartbeat = self.heartbeat
+        heartbeat.handling()
         try:
             await handler(self.sid, data)
         except Exception:  # one bad message must not end the reader
             logger.exception("%s: message handler failed", self.sid)
         finally:
-            self._busy -= 1
-            if not self._busy:
-                self._busy_total += loop.time() - self._busy_since
-        if self._busy_total - self._busy_at_yield > _YIELD_AFTER_S:
-            self._busy_at_yield = self._busy_total
+            yield_now = heartbeat.handled()
+        if yield_now:
             await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ heartbeat
 
     def schedule_ping(self) -> None:
-        """(Re)starts the heartbeat: the next PING after ``ping_interval``."""
-        self._awaiting_pong = False
-        self._arm(self.server.ping_interval)
+        """Starts the heartbeat: the first PING after ``ping_interval``."""
+        self.heartbeat.start()
 
-    def ping_sent(self) -> None:
-        """The PING being waited for reached the client (polled, or written)."""
-        if self._awaiting_pong:
-            self._ping_delivered = True
-
-    def _arm(self, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._loop.call_later(delay, self._tick)
-
-    def _held(self, now: float) -> float:
-        return self._busy_total + (now - self._busy_since if self._busy else 0.0)
-
-    def _tick(self) -> None:
-        self._timer = None
-        if self.closing or self.closed or self._failed:
-            return
-        now = self._loop.time()
-        interval, timeout = self.server.ping_interval, self.server.ping_timeout
-        if not self._awaiting_pong:
-            self._awaiting_pong = True
-            self._ping_delivered = False
-            self._window_start = now
-            self._held_at_window = self._held(now)
-            self._ping(now)
-            self._arm(timeout)
-            return
-        if self._ping_delivered:
-            deadline = self._window_start + timeout + self._held(now) - self._held_at_window
-            if self._busy or now < deadline:
-                if now - self._last_ping_at >= interval:
-                    self._ping(now)
-                wait = timeout if self._busy else deadline - now
-                self._arm(max(_MIN_TIMER_S, min(wait, self._last_ping_at + interval - now)))
-                return
-        logger.info("%s: no PONG within %s s, closing the session", self.sid, timeout)
-        self._spawn(self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT))
-
-    def _ping(self, now: float) -> None:
-        self._last_ping_at = now
+    def _ping(self) -> bool:
+        """Sends a PING; True if it reached the client already."""
         sender = self._sender
         if sender is None:
-            self.queue_packet(packet.Packet(packet.PING))
-        elif sender.write_ping():
-            self._ping_delivered = True
+            self.queue_packet(packet.Packet(packet.PING))  # delivered once a GET returns it
+            return False
+        return sender.write_ping()
 
-    def _pong(self) -> None:
-        if self._awaiting_pong and self._ping_delivered:
-            self.schedule_ping()
-        # else unsolicited: it keeps nothing alive
+    def _ping_timed_out(self) -> None:
+        if self.closing or self.closed or self._failed:
+            return
+        logger.info("%s: no PONG within %s s, closing the session", self.sid,
+                    self.server.ping_timeout)
+        self._spawn(self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT))
 
     async def check_ping_timeout(self) -> bool:
-        """The library's polled check; the timer does the work here."""
+        """The library's polled check; the heartbeat's timer does the work here."""
         if self.closed:
             raise exceptions.SocketIsClosedError()
         return True
 
     async def _send_ping(self) -> None:
-        """The library's task per ping, replaced by the timer."""
+        """The library's task per ping, replaced by the heartbeat's timer."""
 
     # ------------------------------------------------------------------ connect timeout
 
@@ -420,7 +357,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 continue
             if pkt.packet_type == packet.PING:
                 if ws.write_ping():
-                    self.ping_sent()
+                    self.heartbeat.delivered()
             elif not ws.write(_wire(pkt)):
                 self._overflow(ws.backlog_bytes)
                 return False
@@ -437,10 +374,10 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         if self.closed or self.closing:
             return
         self.closing = True
-        for timer in (self._timer, self._connect_timer):
-            if timer is not None:
-                timer.cancel()
-        self._timer = self._connect_timer = None
+        self.heartbeat.stop()
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
         self.server.session_closing(self)
         try:
             await self.server._trigger_event(

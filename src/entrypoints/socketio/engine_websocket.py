@@ -225,7 +225,8 @@ async def serve(sock: ChatEngineSocket, environ: dict[str, Any]) -> str:
     session that opened on WebSocket, or the upgrade of a long-polling one."""
     receive = environ["asgi.receive"]
     await environ["asgi.send"]({"type": "websocket.accept"})
-    ws = WebSocketSender(environ["asgi.send"], sock.server.socket_buffer_bytes, sock.ping_sent)
+    ws = WebSocketSender(environ["asgi.send"], sock.server.socket_buffer_bytes,
+                         sock.heartbeat.delivered)
     if not sock.attach(ws):
         ws.close()
         return ""
