@@ -27,6 +27,10 @@ _YIELD_AFTER_S = 0.002
 
 
 class Heartbeat:
+    __slots__ = ("_awaiting_pong", "_busy", "_busy_at_yield", "_busy_since", "_busy_total",
+                 "_delivered", "_expire", "_held_at_window", "_interval", "_last_ping_at",
+                 "_loop", "_send_ping", "_stopped", "_timeout", "_timer", "_window_start")
+
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float, timeout: float,
                  send_ping: Callable[[], bool], expire: Callable[[], None]) -> None:
         self._loop = loop

@@ -60,6 +60,9 @@ _writers: set[asyncio.Task[None]] = set()
 class WebSocketSender:
     """The sending half of one WebSocket, see the module docstring."""
 
+    __slots__ = ("_abort", "_backlog", "_backlog_bytes", "_limit", "_linger", "_on_ping_sent",
+                 "_ping", "_send", "_writable", "_writer", "closed")
+
     def __init__(self, send: AsgiSend, limit: int, on_ping_sent: Callable[[], None]) -> None:
         self._send = send
         self._limit = limit
