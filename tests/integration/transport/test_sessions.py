@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from dependency_injector import providers
 from engine_support import RawPolling, connect_packet, in_process, raw_websocket
-from service_support import Client, new_id
+from service_support import Client, new_id, passed_through
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chat_server.adapters.memory import InMemoryChatRepository
@@ -88,7 +88,11 @@ async def test_the_ping_settings_reach_the_client_and_a_client_that_does_not_pon
                       "upgrades": []}
         assert await asyncio.wait_for(silent.recv(), 2) == "2"
         pinged = loop.time()
-        assert await _closed_within(silent, 2) == ["1"]
+        # The stock handler's own read timeout (pingInterval + pingTimeout without a frame)
+        # may end the connection before the CLOSE packet goes out.
+        expected = ([["1"], []] if passed_through().get("CHAT_TRANSPORT_IMPL") == "stock"
+                    else [["1"]])
+        assert await _closed_within(silent, 2) in expected
         assert 0.35 <= loop.time() - pinged <= 0.4 + 0.5
         answering = await raw_websocket(srv.url)
         assert (await answering.recv()).startswith("0")
