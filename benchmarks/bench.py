@@ -7,12 +7,14 @@ and RSS are read from /proc at the load generator's MARK lines.
 
 The baseline is the bare python-socketio relay (``baseline_relay.py``) unless ``--baseline``
 names another: ``python-lean`` (the same relay on the service's Engine.IO layer) or
-``node`` (the same relay on Node's socket.io server, ``node_relay.js``). Scenario 6 runs the
-throughput load against all of them and the service on both Engine.IO transports, in
-alternating rounds, and reports the server's CPU time per delivered message.
+``node`` (the same relay on Node's socket.io server, ``node_relay.js``). Scenario 6 runs one
+load (by default scenario 2's fixed rate, the same for every server) against all of them and
+the service on both Engine.IO transports, in alternating rounds, and reports the server's
+CPU time per delivered message.
 
     python benchmarks/bench.py [--quick] [--rounds 3] [--scenarios 1,2,3,4,5,6]
                                [--storage memory,mongo] [--baseline python|python-lean|node]
+                               [--transport-load latency|throughput] [--rate 1000]
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ RESULTS = HERE / "results"
 SECRET = "benchmark-secret-0123456789-abcdefgh"
 HIGH = "1000000/10s"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The cores the server and the load generator are pinned to (swap them when another job
+# holds one: the load generator needs a core of its own to saturate a server).
+SERVER_CPU = int(os.environ.get("BENCH_SERVER_CPU", "0"))
+LOADGEN_CPU = int(os.environ.get("BENCH_LOADGEN_CPU", "1"))
 
 
 def free_port() -> int:
@@ -105,7 +111,7 @@ class Server:
         # Kept open for the server process lifetime; the file stays for a look after a failure.
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix=f"bench-{kind}-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(pinned(0, command), env=env, stdout=self.log,
+        self.process = subprocess.Popen(pinned(SERVER_CPU, command), env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not self._up():
@@ -135,7 +141,7 @@ class Server:
 def run_loadgen(server: Server, scenario: str, args: list[str], timeout: float = 900
                 ) -> dict[str, Any]:
     """Runs one scenario; samples the server's CPU and RSS at the MARK lines."""
-    command = pinned(1, ["node", str(HERE / "loadgen.js"), scenario, "--url", server.url,
+    command = pinned(LOADGEN_CPU, ["node", str(HERE / "loadgen.js"), scenario, "--url", server.url,
                          "--secret", SECRET, *args])
     marks: dict[str, tuple[float, float, int]] = {}
     result: dict[str, Any] = {}
@@ -176,7 +182,7 @@ def start_mongo() -> tuple[subprocess.Popen[bytes], str, Path]:
     data = Path(tempfile.mkdtemp(prefix="bench-secantusdb-"))
     port = free_port()
     binary = Path(sys.executable).with_name("secantusd-py")
-    process = subprocess.Popen(pinned(0, [str(binary), "--host", "127.0.0.1", "--port", str(port),
+    process = subprocess.Popen(pinned(SERVER_CPU, [str(binary), "--host", "127.0.0.1", "--port", str(port),
                                           "--storage-path", str(data / "db")]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"mongodb://127.0.0.1:{port}/?retryWrites=false"
@@ -231,6 +237,9 @@ def main() -> None:
     parser.add_argument("--storage", default="memory,mongo", help="storages for scenario 4")
     parser.add_argument("--baseline", choices=sorted(BASELINES), default="python",
                         help="the relay that scenarios 1-3 compare the service with")
+    parser.add_argument("--transport-load", choices=["latency", "throughput"],
+                        default="latency", help="scenario 6: fixed rate, or saturating")
+    parser.add_argument("--rate", type=int, default=1000, help="scenario 6's fixed rate")
     opts = parser.parse_args()
     baseline = BASELINES[opts.baseline]
     quick = opts.quick
@@ -294,8 +303,17 @@ def main() -> None:
     if "5" in wanted:
         report["nodes"] = two_nodes(quick)
     if "6" in wanted:
-        args = ["--pairs", "50", "--duration", "3" if quick else "10", "--warmup", "1" if quick else "3"]
-        runs = alternate("throughput", args, rounds, kinds=TRANSPORT_KINDS)
+        # The same offered load for every server (open loop, fixed rate), so that the CPU
+        # per message compares like with like; a closed loop gives a faster server more
+        # load and bigger batches. --transport-load throughput saturates each one instead.
+        if opts.transport_load == "latency":
+            args = ["--pairs", "100", "--rate", str(opts.rate), "--duration",
+                    "3" if quick else "10", "--warmup", "1" if quick else "3"]
+        else:
+            args = ["--pairs", "50", "--duration", "3" if quick else "10",
+                    "--warmup", "1" if quick else "3"]
+        runs = alternate(opts.transport_load, args, rounds, kinds=TRANSPORT_KINDS)
+        report["transportLoad"] = {"scenario": opts.transport_load, "args": args}
         report["transports"] = {kind: {
             "serverCpuUsPerDelivered": median(runs[kind], "serverCpuUsPerDelivered"),
             "perRound": [r.get("serverCpuUsPerDelivered") for r in runs[kind]],
@@ -316,7 +334,7 @@ def start_redis() -> tuple[subprocess.Popen[bytes], str]:
     if binary is None:
         raise SystemExit("redis-server is missing: make system-deps")
     port = free_port()
-    process = subprocess.Popen(pinned(0, [binary, "--port", str(port), "--bind", "127.0.0.1",
+    process = subprocess.Popen(pinned(SERVER_CPU, [binary, "--port", str(port), "--bind", "127.0.0.1",
                                           "--save", "", "--appendonly", "no"]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     time.sleep(0.5)

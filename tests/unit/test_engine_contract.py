@@ -121,6 +121,17 @@ async def test_the_asgi_environ_keeps_the_first_request_event_and_the_asgi_calla
     assert environ["asgi.receive"] is receive and environ["asgi.send"] is send
 
 
+def test_requests_reach_the_engine_as_scope_receive_send():
+    """ChatEngineServer.handle_request screens HTTP requests (413 from the headers, clients
+    gone before their request) before the library's handle_request reads them."""
+    assert "self.engineio_server.handle_request(scope, receive, send)" in _source(
+        asgi.ASGIApp.__call__), VERSIONS
+    assert "self.eio.handle_request(*args, **kwargs)" in _source(
+        socketio.AsyncServer.handle_request)
+    assert "translate_request(*args, **kwargs)" in _source(engineio.AsyncServer.handle_request)
+    assert _params(ChatEngineServer.handle_request) == ["self", "scope", "receive", "send"]
+
+
 def test_packets_and_payloads_work_as_the_engine_assumes():
     assert packet.Packet(packet.MESSAGE, b"\x00").binary
     assert packet.Packet(packet.MESSAGE, "2[]").encode() == "42[]"

@@ -22,6 +22,10 @@ when the private methods and attributes used here change):
   after a successful CONNECT), and at most ``max_pending_sessions`` such sessions exist at
   once: a handshake beyond that is refused (HTTP 503; a WebSocket handshake is closed, which
   uvicorn answers 403), so a flood of handshakes cannot grow memory. ``None``: no limit.
+- **HTTP requests** are screened before the library reads them: a POST that declares more
+  than ``max_http_buffer_size`` is answered 413 from its headers (the library waited for a
+  first body chunk that such a client need not send), and a request whose client left
+  before it arrived is dropped (the library failed on it with a traceback).
 - The OPEN packet carries sub-second ``pingInterval`` / ``pingTimeout`` exactly (the
   library truncated the interval to whole seconds), and no monitoring task walks the
   sessions: each one times itself.
@@ -31,16 +35,24 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import engineio
 from engineio import packet
+from engineio.async_drivers.asgi import translate_request
 
-from chat_server.entrypoints.socketio.engine_socket import ANSWERED, ChatEngineSocket
+from chat_server.entrypoints.socketio.engine_socket import (
+    ANSWERED,
+    ChatEngineSocket,
+    refuse_too_large,
+)
 
 logger = logging.getLogger("chat_server.engine")
 
 TRANSPORT_IMPLS = ("lean", "stock")
+Receive = Callable[[], Awaitable[dict[str, Any]]]
 DEFAULT_SOCKET_BUFFER_BYTES = 4 * 2**20
 _REFUSAL_LOG_EVERY_S = 10.0
 
@@ -80,6 +92,21 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def session_closed(self, sock: ChatEngineSocket) -> None:
         if self.sockets.get(sock.sid) is sock:
             del self.sockets[sock.sid]
+
+    async def handle_request(self, scope: dict[str, Any], receive: Receive, send: Any) -> Any:
+        if scope.get("type") != "http":
+            return await super().handle_request(scope, receive, send)
+        if scope.get("method") == "POST" and _declared_length(scope) > self.max_http_buffer_size:
+            environ = await translate_request(scope, _empty_body, send)
+            sid = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("sid", [""])[0]
+            sock = self.sockets.get(sid)
+            await refuse_too_large(self, environ, sock if isinstance(sock, ChatEngineSocket)
+                                   else None)
+            return None
+        first = await receive()
+        if first.get("type") != "http.request":
+            return None  # the client left before its request arrived
+        return await super().handle_request(scope, _replay(first, receive), send)
 
     async def _handle_connect(self, environ: dict[str, Any], transport: str,
                               jsonp_index: int | None = None) -> Any:
@@ -133,3 +160,27 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
                            "yet (CHAT_MAX_PENDING_SESSIONS)", self._refused, len(self._pending))
             self._refused = 0
             self._refusal_logged_at = now
+
+
+def _declared_length(scope: dict[str, Any]) -> int:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return -1  # the library answers it
+    return -1
+
+
+async def _empty_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _replay(first: dict[str, Any], receive: Receive) -> Receive:
+    """``receive`` with the request's first event, already read, put back in front."""
+    pending = [first]
+
+    async def replayed() -> dict[str, Any]:
+        return pending.pop() if pending else await receive()
+
+    return replayed

@@ -286,7 +286,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         except ValueError:
             raise exceptions.EngineIOError("invalid Content-Length") from None
         if declared > limit:
-            await self._refuse_too_large(environ)
+            await refuse_too_large(self.server, environ, self)
             return
         self._posting = True
         try:
@@ -301,7 +301,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     async def _handle_post(self, environ: dict[str, Any], limit: int) -> None:
         body = await _read_body(environ, limit)
         if body is None:
-            await self._refuse_too_large(environ)
+            await refuse_too_large(self.server, environ, self)
             return
         try:
             packets = payload.Payload(encoded_payload=body.decode("utf-8")).packets
@@ -311,17 +311,6 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             if not self.live:
                 return
             await self.receive(pkt)
-
-    async def _refuse_too_large(self, environ: dict[str, Any]) -> None:
-        logger.info("%s: refused a POST over %d bytes, closing the session", self.sid,
-                    self.server.max_http_buffer_size)
-        headers = [(b"content-type", b"text/plain"), (b"connection", b"close")]
-        headers += [(k.encode(), v.encode()) for k, v in self.server._cors_headers(environ)]
-        send = environ["asgi.send"]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": b"Payload Too Large"})
-        environ[ANSWERED] = True
-        await self.close(wait=False, reason=self.server.reason.TRANSPORT_ERROR)
 
     # ------------------------------------------------------------------ WebSocket
 
@@ -394,6 +383,22 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 self._ws.close(linger=self.server.ping_timeout)
             self.queue.put_nowait(None)  # wakes a waiting poll and the stock WebSocket writer
             self.server.session_closed(self)
+
+
+async def refuse_too_large(server: ChatEngineServer, environ: dict[str, Any],
+                           sock: ChatEngineSocket | None) -> None:
+    """Answers a POST over ``max_http_buffer_size`` with 413 at once (the connection is
+    closed after it: the rest of the body is never read) and closes its session."""
+    logger.info("%s: refused a POST over %d bytes, closing the session",
+                sock.sid if sock else "(no session)", server.max_http_buffer_size)
+    headers = [(b"content-type", b"text/plain"), (b"connection", b"close")]
+    headers += [(k.encode(), v.encode()) for k, v in server._cors_headers(environ)]
+    send = environ["asgi.send"]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": b"Payload Too Large"})
+    environ[ANSWERED] = True
+    if sock is not None:
+        await sock.close(wait=False, reason=server.reason.TRANSPORT_ERROR)
 
 
 async def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
+import pytest
 from engine_support import RawPolling, connect_packet, in_process
 from service_support import new_id
 
@@ -49,7 +50,8 @@ async def test_a_post_declaring_more_than_the_packet_limit_is_answered_413_at_on
         baseline = srv.census()
         for _ in range(20):
             sid = await _open(srv.url)
-            status = await _raw_post(port, sid, [f"Content-Length: {LIMIT + 1}"], [b"4x"])
+            # Only the head: the answer must not wait for a body.
+            status = await _raw_post(port, sid, [f"Content-Length: {LIMIT + 1}"], [])
             assert status == 413
         await srv.census_back_to(baseline)
 
@@ -123,3 +125,32 @@ async def test_a_polling_session_that_never_collects_is_closed_whatever_it_posts
                 await asyncio.sleep(0.05)
             assert asyncio.get_running_loop().time() - opened >= 0.6 - 0.05
         await srv.census_back_to(baseline)
+
+
+async def _leave_during_a_post(port: int, sid: str, body: bytes) -> None:
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+                 "Host: 127.0.0.1\r\nContent-Length: 100\r\n\r\n".encode() + body)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_a_post_whose_client_leaves_is_dropped_quietly(caplog: pytest.LogCaptureFixture):
+    """Before its first body byte: nothing happened, the session stays (python-engineio
+    failed on it with a traceback). Within its body: the session is closed, as Node's
+    engine.io does ("data request connection closed prematurely")."""
+    async with in_process() as srv, aiohttp.ClientSession() as http:
+        port = int(srv.url.rsplit(":", 1)[1])
+        baseline = srv.census()
+        session = RawPolling(http, srv.url)
+        assert await session.open() == 200
+        await _leave_during_a_post(port, str(session.sid), b"")
+        assert await session.post("3") == 200  # still open
+        await _leave_during_a_post(port, str(session.sid), b"4")
+        deadline = asyncio.get_running_loop().time() + 3
+        while await session.post("3") == 200:
+            assert asyncio.get_running_loop().time() < deadline, "the session is still open"
+            await asyncio.sleep(0.02)
+        await srv.census_back_to(baseline)
+    assert "Exception in ASGI application" not in caplog.text
