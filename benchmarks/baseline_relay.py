@@ -4,21 +4,49 @@ that the service must also do per message (same library versions, same uvicorn s
 It trusts the token's claims without verifying them, keeps no storage and no rules: each
 socket joins a room per user; ``sendMessage`` is emitted as ``receiveMessage`` (``newChat``
 for a first message) to the recipient's and the sender's rooms, skipping the requester, and
-acked with the same envelope. Usage: ``python baseline_relay.py PORT``.
+acked with the same envelope.
+
+    python baseline_relay.py PORT [--engine stock|lean] [--inline]
+
+``--engine lean`` runs it on the service's Engine.IO layer (``ChatEngineServer``, through
+python-socketio's ``_engineio_server_class``, as the service does) instead of
+python-engineio's own server; ``--inline`` handles each socket's events in its reader
+(``async_handlers=False``, as the service does) instead of one task per event.
 """
 
+import argparse
 import base64
 import itertools
 import json
-import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import socketio
 import uvicorn
 
 
+def _server(engine: str, inline: bool) -> socketio.AsyncServer:
+    options: dict[str, Any] = {"async_mode": "asgi", "max_http_buffer_size": 65536}
+    if inline:
+        options["async_handlers"] = False
+    if engine == "stock":
+        return socketio.AsyncServer(**options)
+    from chat_server.entrypoints.socketio.engine import ChatEngineServer
+
+    class LeanRelay(socketio.AsyncServer):  # type: ignore[misc]
+        def _engineio_server_class(self) -> type[ChatEngineServer]:
+            return ChatEngineServer
+
+    return LeanRelay(transport_impl="lean", **options)
+
+
 def main() -> None:
-    sio = socketio.AsyncServer(async_mode="asgi", max_http_buffer_size=65536)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--engine", choices=["stock", "lean"], default="stock")
+    parser.add_argument("--inline", action="store_true")
+    opts = parser.parse_args()
+    sio = _server(opts.engine, opts.inline)
     users: dict[str, tuple[str, int]] = {}  # sid -> (TYPE, id); sids are per namespace
     seq = itertools.count(1)
 
@@ -62,7 +90,7 @@ def main() -> None:
         sio.on("disconnect", disconnect, namespace=ns)
     sio.on("sendMessage", send_message, namespace="/chat")
     app = socketio.ASGIApp(sio, socketio_path="socket.io")
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+    uvicorn.run(app, host="127.0.0.1", port=opts.port, loop="uvloop", http="httptools",
                 ws="auto", ws_max_size=65536, ws_per_message_deflate=False, log_level="warning",
                 access_log=False)
 

@@ -1,11 +1,20 @@
 """Runs the benchmark scenarios of docs/performance.md and prints the results table.
 
-The server (``chat-server`` as operators run it, or the bare relay) is pinned to CPU 0 and
+The server (``chat-server`` as operators run it, or a bare relay) is pinned to CPU 0 and
 the load generator (Node, the official socket.io-client) to CPU 1. Scenarios 1 and 2 run
 baseline and service alternately, ``--rounds`` times each, and compare medians. Server CPU
 and RSS are read from /proc at the load generator's MARK lines.
 
-    python benchmarks/bench.py [--quick] [--rounds 3] [--scenarios 1,2,3,4] [--storage memory,mongo]
+The baseline is the bare python-socketio relay (``baseline_relay.py``) unless ``--baseline``
+names another: ``python-lean`` (the same relay on the service's Engine.IO layer) or
+``node`` (the same relay on Node's socket.io server, ``node_relay.js``). Scenario 6 runs one
+load (by default scenario 2's fixed rate, the same for every server) against all of them and
+the service on both Engine.IO transports, in alternating rounds, and reports the server's
+CPU time per delivered message.
+
+    python benchmarks/bench.py [--quick] [--rounds 3] [--scenarios 1,2,3,4,5,6]
+                               [--storage memory,mongo] [--baseline python|python-lean|node]
+                               [--transport-load latency|throughput] [--rate 1000]
 """
 
 from __future__ import annotations
@@ -29,6 +38,10 @@ RESULTS = HERE / "results"
 SECRET = "benchmark-secret-0123456789-abcdefgh"
 HIGH = "1000000/10s"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The cores the server and the load generator are pinned to (swap them when another job
+# holds one: the load generator needs a core of its own to saturate a server).
+SERVER_CPU = int(os.environ.get("BENCH_SERVER_CPU", "0"))
+LOADGEN_CPU = int(os.environ.get("BENCH_LOADGEN_CPU", "1"))
 
 
 def free_port() -> int:
@@ -55,6 +68,19 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+# The relays (no storage, no rules) and the service's variants, by name.
+RELAYS = {
+    "baseline": ["--engine", "stock"],  # bare python-socketio, one task per event
+    "baseline-lean": ["--engine", "lean"],  # the same on the service's Engine.IO layer
+    "baseline-lean-inline": ["--engine", "lean", "--inline"],  # ... and async_handlers=False
+}
+SERVICE_TRANSPORTS = {"service-stock": "stock", "service-lean": "lean"}
+BASELINES = {"python": "baseline", "python-lean": "baseline-lean", "node": "node"}
+# Scenario 6, in the order each round runs them.
+TRANSPORT_KINDS = ["node", "baseline", "baseline-lean", "baseline-lean-inline", "service-stock",
+                   "service-lean"]
+
+
 class Server:
     def __init__(self, kind: str, storage: str = "memory", mongo_url: str | None = None,
                  extra_env: dict[str, str] | None = None) -> None:
@@ -62,8 +88,12 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         bin_dir = Path(sys.executable).parent
-        if kind == "baseline":
-            command = [sys.executable, str(HERE / "baseline_relay.py"), str(self.port)]
+        if kind in RELAYS:
+            command = [sys.executable, str(HERE / "baseline_relay.py"), str(self.port),
+                       *RELAYS[kind]]
+            env = dict(os.environ)
+        elif kind == "node":
+            command = ["node", str(HERE / "node_relay.js"), str(self.port)]
             env = dict(os.environ)
         else:
             command = [str(bin_dir / "chat-server")]
@@ -75,11 +105,13 @@ class Server:
                 assert mongo_url is not None
                 env.update(CHAT_MONGO_URL=mongo_url,
                            CHAT_MONGO_DB=f"bench_{os.getpid()}_{int(time.time() * 1000)}")
+            if kind in SERVICE_TRANSPORTS:
+                env["CHAT_TRANSPORT_IMPL"] = SERVICE_TRANSPORTS[kind]
             env.update(extra_env or {})
         # Kept open for the server process lifetime; the file stays for a look after a failure.
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix=f"bench-{kind}-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(pinned(0, command), env=env, stdout=self.log,
+        self.process = subprocess.Popen(pinned(SERVER_CPU, command), env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not self._up():
@@ -90,8 +122,8 @@ class Server:
 
     def _up(self) -> bool:
         try:
-            probe = ("/socket.io/?EIO=4&transport=polling" if self.kind == "baseline"
-                     else "/healthz")
+            probe = ("/socket.io/?EIO=4&transport=polling"
+                     if self.kind in RELAYS or self.kind == "node" else "/healthz")
             with urllib.request.urlopen(f"{self.url}{probe}", timeout=1) as response:
                 return bool(response.status == 200)
         except OSError:
@@ -109,7 +141,7 @@ class Server:
 def run_loadgen(server: Server, scenario: str, args: list[str], timeout: float = 900
                 ) -> dict[str, Any]:
     """Runs one scenario; samples the server's CPU and RSS at the MARK lines."""
-    command = pinned(1, ["node", str(HERE / "loadgen.js"), scenario, "--url", server.url,
+    command = pinned(LOADGEN_CPU, ["node", str(HERE / "loadgen.js"), scenario, "--url", server.url,
                          "--secret", SECRET, *args])
     marks: dict[str, tuple[float, float, int]] = {}
     result: dict[str, Any] = {}
@@ -134,6 +166,9 @@ def run_loadgen(server: Server, scenario: str, args: list[str], timeout: float =
         delivered = result.get("deliveredPerSecond")
         if delivered and c1 > c0:
             result["deliveredPerServerCoreSecond"] = round(delivered / ((c1 - c0) / (t1 - t0)))
+        if result.get("deliveredInWindow"):
+            result["serverCpuUsPerDelivered"] = round(
+                1e6 * (c1 - c0) / result["deliveredInWindow"], 1)
     if "idle" in marks and "connected" in marks:
         idle, connected = marks["idle"][2], marks["connected"][2]
         result["serverRssIdleMb"] = round(idle / 1024, 1)
@@ -147,7 +182,7 @@ def start_mongo() -> tuple[subprocess.Popen[bytes], str, Path]:
     data = Path(tempfile.mkdtemp(prefix="bench-secantusdb-"))
     port = free_port()
     binary = Path(sys.executable).with_name("secantusd-py")
-    process = subprocess.Popen(pinned(0, [str(binary), "--host", "127.0.0.1", "--port", str(port),
+    process = subprocess.Popen(pinned(SERVER_CPU, [str(binary), "--host", "127.0.0.1", "--port", str(port),
                                           "--storage-path", str(data / "db")]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"mongodb://127.0.0.1:{port}/?retryWrites=false"
@@ -162,19 +197,24 @@ def start_mongo() -> tuple[subprocess.Popen[bytes], str, Path]:
             time.sleep(0.2)
 
 
-def alternate(scenario: str, args: list[str], rounds: int) -> dict[str, list[dict[str, Any]]]:
-    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "service": []}
+def alternate(scenario: str, args: list[str], rounds: int, baseline: str = "baseline",
+              kinds: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """``kinds`` run in turn, ``rounds`` times; the runs are keyed by kind, except that
+    ``baseline`` (the server named by --baseline) is keyed "baseline"."""
+    kinds = kinds or [baseline, "service"]
+    runs: dict[str, list[dict[str, Any]]] = {}
     for n in range(rounds):
-        for kind in ("baseline", "service"):
+        for kind in kinds:
             server = Server(kind)
             try:
-                runs[kind].append(run_loadgen(server, scenario, args))
+                result = run_loadgen(server, scenario, args)
             finally:
                 server.stop()
-            r = runs[kind][-1]
-            print(f"  {scenario} round {n + 1} {kind}: {r.get('deliveredPerSecond')} msg/s, "
-                  f"p99 {r.get('latencyMs', {}).get('p99')} ms, lost {r.get('lost')}, "
-                  f"errors {r.get('errors')}", flush=True)
+            runs.setdefault("baseline" if kind == baseline else kind, []).append(result)
+            print(f"  {scenario} round {n + 1} {kind}: {result.get('deliveredPerSecond')} msg/s, "
+                  f"p99 {result.get('latencyMs', {}).get('p99')} ms, lost {result.get('lost')}, "
+                  f"errors {result.get('errors')}, server CPU "
+                  f"{result.get('serverCpuUsPerDelivered')} µs/delivered", flush=True)
     return runs
 
 
@@ -195,31 +235,38 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scenarios", default="1,2,3,4,5")
     parser.add_argument("--storage", default="memory,mongo", help="storages for scenario 4")
+    parser.add_argument("--baseline", choices=sorted(BASELINES), default="python",
+                        help="the relay that scenarios 1-3 compare the service with")
+    parser.add_argument("--transport-load", choices=["latency", "throughput"],
+                        default="latency", help="scenario 6: fixed rate, or saturating")
+    parser.add_argument("--rate", type=int, default=1000, help="scenario 6's fixed rate")
     opts = parser.parse_args()
+    baseline = BASELINES[opts.baseline]
     quick = opts.quick
     rounds = 1 if quick else opts.rounds
     wanted = set(opts.scenarios.split(","))
-    report: dict[str, Any] = {"machine": machine(), "quick": quick, "rounds": rounds}
+    report: dict[str, Any] = {"machine": machine(), "quick": quick, "rounds": rounds,
+                              "baseline": baseline}
 
     if "1" in wanted:
         args = ["--pairs", "50", "--duration", "3" if quick else "10", "--warmup", "1" if quick else "3"]
-        runs = alternate("throughput", args, rounds)
+        runs = alternate("throughput", args, rounds, baseline)
         report["throughput"] = summarize(runs)
     if "2" in wanted:
         args = ["--pairs", "100", "--rate", "1000", "--duration", "3" if quick else "10",
                 "--warmup", "1" if quick else "3"]
-        runs = alternate("latency", args, rounds)
+        runs = alternate("latency", args, rounds, baseline)
         report["latency"] = summarize(runs)
     if "3" in wanted:
         report["connections"] = {}
-        for kind in ("baseline", "service"):
+        for kind, key in ((baseline, "baseline"), ("service", "service")):
             server = Server(kind)
             try:
                 users = "500" if quick else "5000"
                 c = run_loadgen(server, "connections", ["--users", users, "--concurrency", "100"])
             finally:
                 server.stop()
-            report["connections"][kind] = c
+            report["connections"][key] = c
             print(f"  connections {kind}: {c.get('served')}/{c.get('users')} served, connect p99 "
                   f"{c.get('connectMs', {}).get('p99')} ms, {c.get('rssPerUserKb')} KB/user",
                   flush=True)
@@ -255,6 +302,25 @@ def main() -> None:
 
     if "5" in wanted:
         report["nodes"] = two_nodes(quick)
+    if "6" in wanted:
+        # The same offered load for every server (open loop, fixed rate), so that the CPU
+        # per message compares like with like; a closed loop gives a faster server more
+        # load and bigger batches. --transport-load throughput saturates each one instead.
+        if opts.transport_load == "latency":
+            args = ["--pairs", "100", "--rate", str(opts.rate), "--duration",
+                    "3" if quick else "10", "--warmup", "1" if quick else "3"]
+        else:
+            args = ["--pairs", "50", "--duration", "3" if quick else "10",
+                    "--warmup", "1" if quick else "3"]
+        runs = alternate(opts.transport_load, args, rounds, kinds=TRANSPORT_KINDS)
+        report["transportLoad"] = {"scenario": opts.transport_load, "args": args}
+        report["transports"] = {kind: {
+            "serverCpuUsPerDelivered": median(runs[kind], "serverCpuUsPerDelivered"),
+            "perRound": [r.get("serverCpuUsPerDelivered") for r in runs[kind]],
+            "deliveredPerSecond": median(runs[kind], "deliveredPerSecond"),
+            "p99": median(runs[kind], "latencyMs", "p99"),
+            "lost": median(runs[kind], "lost"), "errors": median(runs[kind], "errors"),
+            "runs": runs[kind]} for kind in TRANSPORT_KINDS}
 
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if quick else ''}.json"
@@ -268,7 +334,7 @@ def start_redis() -> tuple[subprocess.Popen[bytes], str]:
     if binary is None:
         raise SystemExit("redis-server is missing: make system-deps")
     port = free_port()
-    process = subprocess.Popen(pinned(0, [binary, "--port", str(port), "--bind", "127.0.0.1",
+    process = subprocess.Popen(pinned(SERVER_CPU, [binary, "--port", str(port), "--bind", "127.0.0.1",
                                           "--save", "", "--appendonly", "no"]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     time.sleep(0.5)
@@ -364,6 +430,10 @@ def table(report: dict[str, Any]) -> str:
             lines.append(f"| throughput on MongoDB, {name} | delivered msg/s, p99 ms, lost | | "
                          f"{r.get('deliveredPerSecond')}, {r.get('latencyMs', {}).get('p99')}, "
                          f"{r.get('lost')} | |")
+    for kind, t in (report.get("transports") or {}).items():
+        lines.append(f"| transports | {kind}: server CPU µs per delivered message (rounds), "
+                     f"msg/s, p99 ms, lost | {t['serverCpuUsPerDelivered']} ({t['perRound']}) | "
+                     f"{t['deliveredPerSecond']}, {t['p99']}, {t['lost']} | |")
     for storage, h in (report.get("history") or {}).items():
         for op, v in (h.get("operations") or {}).items():
             lines.append(f"| history ({storage}) | {op} p50 ms, {h['messages']['small']} vs "

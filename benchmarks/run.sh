@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v node >/dev/null || { echo "bench: Node.js 20 is needed for the load generator" >&2; exit 2; }
-[ -d node_modules/socket.io-client ] || npm ci --silent --no-audit --no-fund
+{ [ -d node_modules/socket.io-client ] && [ -d node_modules/socket.io ]; } || npm ci --silent --no-audit --no-fund
 # Scenario 3 holds 5,000 users x 2 sockets on each side.
 ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ "$(ulimit -n)" -lt 16384 ]; then

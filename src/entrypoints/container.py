@@ -225,6 +225,13 @@ def _socket_options(settings: Settings, client_manager: object) -> dict[str, obj
         "transports": list(settings.transports),
         "logger": False,
         "engineio_logger": False,
+        # Read by ChatEngineServer (entrypoints/socketio/engine.py).
+        "transport_impl": settings.transport_impl,
+        "socket_buffer_bytes": settings.socket_buffer_bytes,
+        "connect_timeout": settings.connect_timeout_s,
+        "max_pending_sessions": settings.max_pending_sessions,
+        "ping_interval": settings.ping_interval_s,
+        "ping_timeout": settings.ping_timeout_s,
     }
 
 

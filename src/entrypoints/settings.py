@@ -35,6 +35,7 @@ _MEDIA_KEY_LABEL = b"chat-server media URL signing v1"
 def derive_media_key(jwt_secret: str) -> bytes:
     return hmac.new(jwt_secret.encode(), _MEDIA_KEY_LABEL, hashlib.sha256).digest()
 WEBHOOK_SECRET_MIN = 32
+TRANSPORT_IMPLS = ("lean", "stock")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -235,6 +236,13 @@ class Settings:
     unread_notify_after_s: float = 60.0
     # Server API keys (CHAT_API_KEYS); development mode makes one when none is given.
     api_keys: tuple[str, ...] = ()
+    # The Engine.IO layer (entrypoints/socketio/engine.py).
+    transport_impl: str = "lean"
+    socket_buffer_bytes: int = 4 * 2**20
+    connect_timeout_s: float = 10.0
+    max_pending_sessions: int = 2000
+    ping_interval_s: float = 25.0
+    ping_timeout_s: float = 20.0
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -327,6 +335,9 @@ class Settings:
 
         webhook_url = _webhook_url(get("CHAT_WEBHOOK_URL"))
         webhook_secret = _webhook_secret(webhook_url, get("CHAT_WEBHOOK_SECRET"))
+        transport_impl = (get("CHAT_TRANSPORT_IMPL", "lean") or "lean").strip().lower()
+        if transport_impl not in TRANSPORT_IMPLS:
+            raise ConfigError(f"CHAT_TRANSPORT_IMPL={transport_impl!r}: expected lean or stock")
 
         def number(name: str, default: str, low: float, high: float) -> float:
             return _float(name, get(name, default) or default, low, high)
@@ -403,6 +414,18 @@ class Settings:
             webhook_poll_s=number("CHAT_WEBHOOK_POLL_S", "1", 0.05, 60),
             unread_notify_after_s=number("CHAT_UNREAD_NOTIFY_AFTER_S", "60", 1, 7 * 86400),
             api_keys=_api_keys(get("CHAT_API_KEYS", "") or "", dev_mode),
+            transport_impl=transport_impl,
+            socket_buffer_bytes=_int(
+                "CHAT_SOCKET_BUFFER_BYTES", get("CHAT_SOCKET_BUFFER_BYTES", "4194304") or "4194304",
+                4096, 2**30,
+            ),
+            connect_timeout_s=number("CHAT_CONNECT_TIMEOUT_S", "10", 0.1, 3600),
+            max_pending_sessions=_int(
+                "CHAT_MAX_PENDING_SESSIONS", get("CHAT_MAX_PENDING_SESSIONS", "2000") or "2000",
+                1, 10**6,
+            ),
+            ping_interval_s=number("CHAT_PING_INTERVAL_S", "25", 0.05, 3600),
+            ping_timeout_s=number("CHAT_PING_TIMEOUT_S", "20", 0.05, 3600),
             dev_mode=dev_mode,
         )
 

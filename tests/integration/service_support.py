@@ -25,6 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 SECRET = "integration-tests-secret-0123456789"
 API_KEY = "integration-tests-api-key-0123456789abcdef"
 EVENT_TIMEOUT_S = 5.0
+# The only CHAT_* variable the tests take from their environment: the whole suite runs on
+# the stock Engine.IO WebSocket handler with `CHAT_TRANSPORT_IMPL=stock make test`.
+PASSED_THROUGH = ("CHAT_TRANSPORT_IMPL",)
+
+
+def passed_through() -> dict[str, str]:
+    return {k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)}
 
 
 def free_port() -> int:
@@ -55,6 +62,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+        self.env.update(passed_through())
         self.env.update({"CHAT_PORT": str(self.port), "CHAT_HOST": "127.0.0.1"}, **env)
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -1,12 +1,17 @@
 """python-socketio's AsyncServer, hardened for untrusted clients.
 
+Its Engine.IO server is ``ChatEngineServer`` (``engine.py``: the lean, bounded transport),
+through python-socketio's ``_engineio_server_class`` hook.
+
 Three private methods of ``socketio.AsyncServer`` are overridden (the version is pinned):
 - ``_handle_eio_message``: a packet that is not valid Socket.IO/JSON is logged in one line
   and dropped, instead of a traceback per packet;
 - ``_handle_event``: every client event goes to one dispatch path, with its ack id, so a
   client event named ``connect`` or ``disconnect`` can never reach the connect/disconnect
   handlers (it is an unknown event), and a malformed event packet is dropped;
-- ``_handle_connect``: runs the gateway's post-connect step once the CONNECT packet is out.
+- ``_handle_connect``: once the CONNECT packet is out, tells the engine that the session
+  opened a namespace (it is no longer subject to the connect timeout and the cap on pending
+  sessions) and runs the gateway's post-connect step.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 import orjson
 import socketio
 from socketio import packet
+
+from chat_server.entrypoints.socketio.engine import ChatEngineServer
 
 logger = logging.getLogger("chat_server.socketio")
 
@@ -42,6 +49,9 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(async_mode="asgi", json=StrictJson, async_handlers=False, **options)
         self._event_sink: EventSink | None = None
         self._connect_sink: ConnectSink | None = None
+
+    def _engineio_server_class(self) -> type[ChatEngineServer]:
+        return ChatEngineServer
 
     def route(self, on_event: EventSink, after_connect: ConnectSink) -> None:
         self._event_sink = on_event
@@ -76,5 +86,6 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         namespace = namespace or "/"
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is not None and self.manager.is_connected(sid, namespace):
+            self.eio.opened_namespace(eio_sid)
             assert self._connect_sink is not None
             await self._connect_sink(namespace, sid)

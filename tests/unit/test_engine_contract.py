@@ -1,0 +1,168 @@
+"""The private parts of python-engineio, python-socketio and uvicorn that the engine layer
+(src/entrypoints/socketio/engine*.py) overrides or reads: an upgrade that changes one of
+them fails here, loudly, before anything subtler breaks. Upgrade deliberately: read the
+new library code, adapt the engine, then this list."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import inspect
+from typing import Any
+
+import engineio
+import pytest
+import socketio
+from engineio import async_socket, base_socket, packet, payload
+from engineio.async_drivers import asgi
+from uvicorn.protocols.websockets import websockets_sansio_impl
+
+from chat_server.entrypoints.socketio.engine import ChatEngineServer
+from chat_server.entrypoints.socketio.engine_socket import ChatEngineSocket
+from chat_server.entrypoints.socketio.server import ChatSocketServer
+
+VERSIONS = {name: importlib.metadata.version(name)
+            for name in ("python-engineio", "python-socketio", "uvicorn")}
+
+
+def _params(function: Any) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def _source(function: Any) -> str:
+    return inspect.getsource(function)
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("poll", ["self"]),
+    ("receive", ["self", "pkt"]),
+    ("send", ["self", "pkt"]),
+    ("check_ping_timeout", ["self"]),
+    ("handle_get_request", ["self", "environ"]),
+    ("handle_post_request", ["self", "environ"]),
+    ("close", ["self", "wait", "abort", "reason"]),
+    ("schedule_ping", ["self"]),
+    ("_send_ping", ["self"]),
+    ("_upgrade_websocket", ["self", "environ"]),
+    ("_websocket_handler", ["self", "ws"]),  # the stock WebSocket handler (CHAT_TRANSPORT_IMPL)
+])
+def test_the_socket_methods_the_engine_overrides_keep_their_signatures(name: str,
+                                                                       params: list[str]):
+    assert _params(getattr(async_socket.AsyncSocket, name)) == params, VERSIONS
+    assert _params(getattr(ChatEngineSocket, name)) == params
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("_handle_connect", ["self", "environ", "transport", "jsonp_index"]),
+    ("_make_response", ["self", "response_dict", "environ"]),
+    ("_trigger_event", ["self", "event", "args", "kwargs"]),
+    ("_cors_headers", ["self", "environ"]),
+    ("_ok", ["self", "packets", "headers", "jsonp_index"]),
+    ("_bad_request", ["self", "message"]),
+    ("_unauthorized", ["self", "message"]),
+    ("_upgrades", ["self", "sid", "transport"]),
+    ("_generate_sid_cookie", ["self", "sid", "attributes"]),
+    ("generate_id", ["self"]),
+])
+def test_the_server_methods_the_engine_overrides_or_calls_keep_their_signatures(
+    name: str, params: list[str]
+):
+    assert _params(getattr(engineio.AsyncServer, name)) == params, VERSIONS
+
+
+def test_the_library_still_routes_requests_through_the_overridden_methods():
+    handle_request = _source(engineio.AsyncServer.handle_request)
+    for call in ("self._handle_connect(environ, transport", "socket.handle_get_request(",
+                 "socket.handle_post_request(environ)", "self._make_response(",
+                 "except exceptions.EngineIOError:", "socket.upgraded"):
+        assert call in handle_request, (call, VERSIONS)
+    assert "getattr(self, '_upgrade_' + transport)" in _source(
+        async_socket.AsyncSocket.handle_get_request)
+    assert "self._websocket_handler" in _source(async_socket.AsyncSocket._upgrade_websocket)
+    # The stock WebSocket handler goes through the socket's poll, receive and close.
+    handler = _source(async_socket.AsyncSocket._websocket_handler)
+    for call in ("self.poll()", "self.receive(pkt)", "self.close(", "self.queue.put(None)"):
+        assert call in handler, (call, VERSIONS)
+
+
+async def test_the_socket_and_server_attributes_the_engine_reads_exist():
+    server = engineio.AsyncServer(async_mode="asgi", ping_interval=1.5, ping_timeout=2)
+    for name in ("ping_interval", "ping_timeout", "ping_interval_grace_period",
+                 "max_http_buffer_size", "sockets", "handlers", "cookie", "start_service_task",
+                 "logger"):
+        assert hasattr(server, name), (name, VERSIONS)
+    assert (server.ping_interval, server.ping_timeout) == (1.5, 2)
+    for reason in ("SERVER_DISCONNECT", "CLIENT_DISCONNECT", "PING_TIMEOUT", "TRANSPORT_CLOSE",
+                   "TRANSPORT_ERROR"):
+        assert isinstance(getattr(server.reason, reason), str)
+    assert server._async["websocket"] is asgi.WebSocket
+    assert server._async["translate_request"] is asgi.translate_request
+    sock = base_socket.BaseSocket(server, "sid")
+    for name in ("queue", "connected", "upgrading", "upgraded", "closing", "closed", "session",
+                 "upgrade_protocols"):
+        assert hasattr(sock, name), (name, VERSIONS)
+    assert isinstance(sock.queue, asyncio.Queue)
+    assert sock.upgrade_protocols == ["websocket"]
+
+
+async def test_the_asgi_environ_keeps_the_first_request_event_and_the_asgi_callables():
+    first = {"type": "http.request", "body": b"4x", "more_body": True}
+
+    async def receive() -> dict[str, Any]:
+        return first
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    scope = {"type": "http", "path": "/socket.io/", "query_string": b"EIO=4", "headers": [],
+             "method": "POST"}
+    environ = await asgi.translate_request(scope, receive, send)
+    assert environ["wsgi.input"].event is first, VERSIONS
+    assert environ["asgi.receive"] is receive and environ["asgi.send"] is send
+
+
+def test_requests_reach_the_engine_as_scope_receive_send():
+    """ChatEngineServer.handle_request screens HTTP requests (413 from the headers, clients
+    gone before their request) before the library's handle_request reads them."""
+    assert "self.engineio_server.handle_request(scope, receive, send)" in _source(
+        asgi.ASGIApp.__call__), VERSIONS
+    assert "self.eio.handle_request(*args, **kwargs)" in _source(
+        socketio.AsyncServer.handle_request)
+    assert "translate_request(*args, **kwargs)" in _source(engineio.AsyncServer.handle_request)
+    assert _params(ChatEngineServer.handle_request) == ["self", "scope", "receive", "send"]
+
+
+def test_packets_and_payloads_work_as_the_engine_assumes():
+    assert packet.Packet(packet.MESSAGE, b"\x00").binary
+    assert packet.Packet(packet.MESSAGE, "2[]").encode() == "42[]"
+    assert packet.Packet(packet.MESSAGE, b"\x01").encode(b64=True) == "bAQ=="
+    assert payload.Payload.max_decode_packets == 16
+    with pytest.raises(ValueError):
+        payload.Payload(encoded_payload="x")
+
+
+def test_python_socketio_builds_its_engine_through_the_hook_and_passes_options_on():
+    assert "self._engineio_server_class()(**engineio_options)" in _source(
+        socketio.base_server.BaseServer.__init__), VERSIONS
+    assert _params(socketio.AsyncServer._handle_connect) == ["self", "eio_sid", "namespace",
+                                                            "data"]
+    assert inspect.iscoroutinefunction(ChatSocketServer._handle_eio_message)
+    sio = ChatSocketServer(transport_impl="stock", socket_buffer_bytes=12345,
+                           connect_timeout=3.0, max_pending_sessions=7, ping_interval=4)
+    assert isinstance(sio.eio, ChatEngineServer)
+    assert (sio.eio.transport_impl, sio.eio.socket_buffer_bytes, sio.eio.connect_timeout,
+            sio.eio.max_pending_sessions, sio.eio.ping_interval) == ("stock", 12345, 3.0, 7, 4)
+    assert sio.eio.handlers["message"] == sio._handle_eio_message
+    assert sio.eio.start_service_task is False  # every session has its own timer
+
+
+def test_uvicorns_websocket_send_waits_for_writable_and_has_a_transport():
+    """The lean sender looks at ``protocol.writable`` before stepping ``send`` and aborts
+    ``protocol.transport`` when a stalled reader overflows."""
+    protocol = websockets_sansio_impl.WebSocketsSansIOProtocol
+    send = _source(protocol.send)
+    assert send.index("await self.writable.wait()") < send.index("self.transport.write"), VERSIONS
+    init = _source(protocol.__init__)
+    assert "self.writable = asyncio.Event()" in init and "self.transport" in init
+    assert "self.transport = transport" in _source(protocol.connection_made)
+    assert "self.writable.set()" in _source(protocol.connection_lost)
