@@ -70,6 +70,8 @@ class Contract:
         self.server_events: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
         # (namespace, client event) -> [(ack message pointer, message)]
         self.client_events: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
+        # (namespace, client event) -> [(payload message pointer, message)]
+        self.client_payloads: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
         self._validators: dict[str, Any] = {}
         for operation in document["operations"].values():
             _, channel = resolve_pointer(document, operation["channel"]["$ref"])
@@ -80,6 +82,7 @@ class Contract:
                 if operation["action"] == "send":
                     self.server_events.setdefault(key, []).append((pointer, message))
                 else:
+                    self.client_payloads.setdefault(key, []).append((pointer, message))
                     reply = operation.get("reply", {}).get("messages", [])
                     self.client_events[key] = [resolve_pointer(document, m["$ref"])
                                                for m in reply]
@@ -141,6 +144,13 @@ class Contract:
                 f"client event {client_event!r} on {namespace} is not in {DOCUMENT_PATH.name} "
                 f"(documented: {sorted(e for ns, e in self.client_events if ns == namespace)})")
         self._check(namespace, client_event, "ack of", candidates, payload)
+
+    def validate_accepted_payload(self, namespace: str, client_event: str, payload: Any
+                                  ) -> None:
+        """A payload the server accepted (its ack is a success) matches the documented
+        payload schema: the schema is not stricter than the server."""
+        self._check(namespace, client_event, "accepted payload of",
+                    self.client_payloads[(namespace, client_event)], payload)
 
     def validate_error_ack(self, namespace: str, client_event: str, payload: Any) -> None:
         """The ack of an event the namespace does not define: an ``appError`` envelope."""

@@ -221,6 +221,8 @@ class Client:
         documented = contract().is_client_event(namespace, event)
         self._check_contract(contract().validate_ack if documented
                              else contract().validate_error_ack, namespace, event, ack)
+        if documented and isinstance(ack, dict) and ack.get("error") is False:
+            self._check_contract(contract().validate_accepted_payload, namespace, event, data)
         self.raise_contract_failures()
         return ack
 
