@@ -11,7 +11,11 @@ from collections.abc import Iterator
 import pytest
 from mongo_support import start_secantusdb
 from redis_support import RedisServer
-from service_support import free_port
+from service_support import asyncapi_contract, free_port
+
+# Every integration test checks what its Socket.IO clients received against
+# docs/asyncapi.yaml (service_support.asyncapi_contract, autouse).
+__all__ = ["asyncapi_contract"]
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from typing import Any
 import jwt
 import pytest
 import socketio
+from asyncapi_support import contract
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "integration-tests-secret-0123456789"
@@ -144,6 +145,11 @@ class Client:
 
     Every received event lands in ``events`` as (namespace, event, data); ``next`` waits
     for the next matching one that was not consumed yet.
+
+    Contract check: every received event, every ack returned by ``call`` and every
+    ``connect_error`` is validated against docs/asyncapi.yaml (asyncapi_support). A
+    mismatch is raised by the next ``next``/``call``/``nothing``/``received``, and the
+    ``asyncapi_contract`` fixture fails the test with any mismatch still unreported.
     """
 
     def __init__(self, url: str, user_type: str, user_id: int) -> None:
@@ -156,12 +162,33 @@ class Client:
         self._changed = asyncio.Event()
         self.disconnected: dict[str, asyncio.Event] = {}
         self.connect_errors: dict[str, Any] = {}
+        self.contract_failures: list[str] = []  # mismatches not raised yet
+        _clients_of_test.append(self)
         for namespace in ("/presence", "/chat"):
             self._listen(namespace)
+
+    # --- contract check (docs/asyncapi.yaml) ---------------------------------------------
+    def _check_contract(self, check: Callable[..., None], *args: Any) -> None:
+        try:
+            check(*args)
+        except AssertionError as exc:
+            self.contract_failures.append(f"{self.user}: {exc}")
+            self._changed.set()
+
+    def take_contract_failures(self) -> list[str]:
+        failures, self.contract_failures = self.contract_failures, []
+        return failures
+
+    def raise_contract_failures(self) -> None:
+        if failures := self.take_contract_failures():
+            raise AssertionError("\n".join(failures))
+    # -------------------------------------------------------------------------------------
 
     def _listen(self, namespace: str) -> None:
         async def any_event(event: str, *args: Any) -> None:
             self.events.append((namespace, event, args[0] if args else None))
+            self._check_contract(contract().validate_server_event, namespace, event,
+                                 args[0] if args else None)
             self._changed.set()
 
         async def disconnected(*_: Any) -> None:
@@ -169,6 +196,9 @@ class Client:
 
         async def connect_error(data: Any = None) -> None:
             self.connect_errors[namespace] = data
+            if self.sio.eio.state == "connected":  # a CONNECT_ERROR packet, not a failed handshake
+                self._check_contract(contract().validate_server_event, namespace,
+                                     "connect_error", data)
             self._changed.set()
 
         self.sio.on("*", any_event, namespace=namespace)
@@ -195,7 +225,14 @@ class Client:
         await self.sio.disconnect()
 
     async def call(self, event: str, data: Any = None, namespace: str = "/chat") -> Any:
-        return await self.sio.call(event, data, namespace=namespace, timeout=EVENT_TIMEOUT_S)
+        ack = await self.sio.call(event, data, namespace=namespace, timeout=EVENT_TIMEOUT_S)
+        documented = contract().is_client_event(namespace, event)
+        self._check_contract(contract().validate_ack if documented
+                             else contract().validate_error_ack, namespace, event, ack)
+        if documented and isinstance(ack, dict) and ack.get("error") is False:
+            self._check_contract(contract().validate_accepted_payload, namespace, event, data)
+        self.raise_contract_failures()
+        return ack
 
     async def emit(self, event: str, data: Any = None, namespace: str = "/chat") -> None:
         await self.sio.emit(event, data, namespace=namespace)
@@ -218,6 +255,7 @@ class Client:
                    timeout: float = EVENT_TIMEOUT_S) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
+            self.raise_contract_failures()
             found = self._find(event, namespace, where)
             if found is not _MISSING:
                 return found
@@ -233,14 +271,32 @@ class Client:
                       where: Callable[[Any], bool] | None = None) -> None:
         """Asserts that no (unconsumed) ``event`` arrives within ``within`` seconds."""
         await asyncio.sleep(within)
+        self.raise_contract_failures()
         found = self._find(event, namespace, where)
         assert found is _MISSING, f"{self.user} unexpectedly got {event!r}: {found}"
 
     def received(self, event: str) -> list[Any]:
+        self.raise_contract_failures()
         return [data for _, name, data in self.events if name == event]
 
 
 _MISSING = object()
+# The Clients made since the asyncapi_contract fixture last looked.
+_clients_of_test: list[Client] = []
+
+
+@pytest.fixture(autouse=True)
+def asyncapi_contract() -> Iterator[None]:
+    """Fails a test whose clients received an event, ack or connect_error that
+    docs/asyncapi.yaml does not describe, also one the test never looked at (it runs
+    after the other fixtures closed the clients)."""
+    _clients_of_test.clear()
+    yield
+    failures = [f for client in _clients_of_test for f in client.take_contract_failures()]
+    _clients_of_test.clear()
+    if failures:
+        pytest.fail("contract mismatch (docs/asyncapi.yaml):\n" + "\n".join(failures),
+                    pytrace=False)
 
 
 class Devices:
