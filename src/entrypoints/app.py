@@ -106,6 +106,7 @@ class ChatApp:
                 await self._reaper
         if self._asgi is not None:
             await (await resolved(self.container.settler())).close()
+            await (await resolved(self.container.confirmations())).close()
         await self.container.coordination.stop()
         closed = self.container.shutdown_resources()
         if closed is not None:

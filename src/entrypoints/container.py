@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-import redis.asyncio as aioredis
 from dependency_injector import containers, providers
 from motor.motor_asyncio import AsyncIOMotorClient
 
@@ -20,9 +19,6 @@ from chat_server.adapters.memory import (
     InMemoryHealthProbe,
     InMemoryLastSeenRepository,
     InMemoryMessageRepository,
-    InMemoryPresenceRegistry,
-    InMemoryRateLimiter,
-    InMemoryTypingThrottle,
 )
 from chat_server.adapters.memory.directory import (
     InMemoryProductRepository,
@@ -41,16 +37,9 @@ from chat_server.adapters.mongo import (
 from chat_server.adapters.mongo.directory import MongoProductRepository, MongoProfileRepository
 from chat_server.adapters.mongo.reports import MongoReportRepository
 from chat_server.adapters.mongo.unread import MongoUnreadCounters
-from chat_server.adapters.redis import (
-    RedisHealthProbe,
-    RedisPresenceRegistry,
-    RedisRateLimiter,
-    RedisTypingThrottle,
-    create_redis,
-)
 from chat_server.adapters.system import ObjectIdGenerator, SystemClock
 from chat_server.application.bus import EventPublisher
-from chat_server.application.ports import HealthProbe, RateKind, RateLimit
+from chat_server.application.ports import HealthProbe
 from chat_server.application.use_cases import (
     ChatSessions,
     CheckOnlinePresenceHandler,
@@ -71,19 +60,21 @@ from chat_server.application.use_cases.backend import (
     PostSystemMessageHandler,
 )
 from chat_server.application.use_cases.blocking import ReportUserHandler, SetBlockHandler
+from chat_server.application.use_cases.delivery import ConfirmDeliveriesHandler
 from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.application.use_cases.editing import EditMessageHandler
 from chat_server.application.use_cases.privacy import EraseUser, ExportUser
 from chat_server.domain.contact_filter import ContactFilter
 from chat_server.domain.model import UrlPolicy
 from chat_server.entrypoints.auth import TokenVerifier
+from chat_server.entrypoints.coordination import LocalCoordination, RedisCoordination
 from chat_server.entrypoints.http.api.common import ApiKeys
 from chat_server.entrypoints.http.api.server import ServerApi
 from chat_server.entrypoints.settings import Settings
+from chat_server.entrypoints.socketio.confirmations import DeliveryConfirmations
 from chat_server.entrypoints.socketio.dispatch import Dispatcher
 from chat_server.entrypoints.socketio.gateway import Gateway
 from chat_server.entrypoints.socketio.lifecycle import Lifecycle
-from chat_server.entrypoints.socketio.manager import ChatRedisManager, DirectEmitManager
 from chat_server.entrypoints.socketio.notifier import SocketIONotifier
 from chat_server.entrypoints.socketio.presence_settling import OfflineSettler
 from chat_server.entrypoints.socketio.routes import UseCases, build_routes
@@ -144,72 +135,9 @@ STORAGES: dict[str, type[containers.DeclarativeContainer]] = {
 }
 
 
-def _limits(settings: Settings) -> dict[RateKind, RateLimit | None]:
-    return {
-        RateKind.SEND: settings.send_limit,
-        RateKind.REQUEST: settings.request_limit,
-        RateKind.NEW_CHAT: settings.new_chat_limit,
-        RateKind.CONNECT: settings.connect_limit,
-        RateKind.UPLOAD: settings.upload_limit,
-        RateKind.REPORT: settings.report_limit,
-    }
-
-
 def _url_policy(settings: Settings) -> UrlPolicy:
     # Development mode serves the demo's own images over http on a loopback host.
     return UrlPolicy(settings.allowed_media_hosts, allow_http_loopback=settings.dev_mode)
-
-
-class LocalCoordination(containers.DeclarativeContainer):
-    """One node: presence, limits and the typing throttle in this process."""
-
-    settings = providers.Dependency(instance_of=Settings)
-    presence = providers.Singleton(InMemoryPresenceRegistry)
-    limiter = providers.Singleton(
-        InMemoryRateLimiter, limits=providers.Callable(_limits, settings)
-    )
-    typing_throttle = providers.Singleton(
-        InMemoryTypingThrottle, interval_seconds=settings.provided.typing_interval_s
-    )
-    client_manager = providers.Singleton(DirectEmitManager)
-    health = providers.Singleton(InMemoryHealthProbe)
-    start = providers.Coroutine(_nothing_to_prepare)
-    stop = providers.Coroutine(_nothing_to_prepare)
-
-
-async def _redis_client(url: str) -> AsyncIterator[aioredis.Redis]:
-    client = create_redis(url)
-    yield client
-    await client.aclose()
-
-
-async def _start_redis(presence: RedisPresenceRegistry) -> None:
-    presence.start()
-
-
-async def _stop_redis(presence: RedisPresenceRegistry) -> None:
-    await presence.stop()
-
-
-class RedisCoordination(containers.DeclarativeContainer):
-    """Several nodes: emits cross nodes through Redis; presence, limits and the typing
-    throttle live in Redis so that they hold per user whichever node a device is on."""
-
-    settings = providers.Dependency(instance_of=Settings)
-    client = providers.Resource(_redis_client, url=settings.provided.redis_url)
-    presence = providers.Singleton(
-        RedisPresenceRegistry, client=client, lease_seconds=settings.provided.presence_lease_s
-    )
-    limiter = providers.Singleton(
-        RedisRateLimiter, client=client, limits=providers.Callable(_limits, settings)
-    )
-    typing_throttle = providers.Singleton(
-        RedisTypingThrottle, client=client, interval_seconds=settings.provided.typing_interval_s
-    )
-    client_manager = providers.Singleton(ChatRedisManager, url=settings.provided.redis_url)
-    health = providers.Singleton(RedisHealthProbe, client=client)
-    start = providers.Coroutine(_start_redis, presence=presence)
-    stop = providers.Coroutine(_stop_redis, presence=presence)
 
 
 def _socket_options(settings: Settings, client_manager: object) -> dict[str, object]:
@@ -355,7 +283,13 @@ class Container(containers.DeclarativeContainer):
         publisher=publisher, limiter=limiter, presence=presence, settler=settler,
         max_sockets_per_user=settings.provided.max_sockets_per_user,
     )
-    gateway = providers.Singleton(Gateway, sio=sio, lifecycle=lifecycle)
+    # Deliveries that this node made of messages stored elsewhere (manager.py).
+    confirmations = providers.Singleton(
+        DeliveryConfirmations,
+        confirm=providers.Singleton(ConfirmDeliveriesHandler, messages=messages, clock=clock),
+    )
+    gateway = providers.Singleton(Gateway, sio=sio, lifecycle=lifecycle,
+                                  confirmations=confirmations)
 
 
 def build_container(settings: Settings) -> Container:

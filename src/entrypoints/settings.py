@@ -182,9 +182,12 @@ class Settings:
     mongo_url: str = "mongodb://127.0.0.1:27017/?retryWrites=false"
     mongo_db: str = "chat"
     mongo_connect_timeout_s: float = 30.0
-    # Several nodes: python-socketio's Redis manager, presence and limits in Redis.
+    # Several nodes: presence and limits in Redis; emits published to the nodes holding
+    # their users ("routed"), or python-socketio's broadcast to every node ("broadcast").
     redis_url: str | None = None
     presence_lease_s: float = 30.0
+    cross_node: str = "routed"
+    cross_node_buffer: int = 10_000  # payloads queued for other nodes, at most
     cors_origins: tuple[str, ...] | None = None  # None: same origin only
     log_level: str = "info"
     presence_grace_s: float = 3.0
@@ -318,6 +321,9 @@ class Settings:
         if redis_url is not None and storage == "memory":
             raise ConfigError("CHAT_REDIS_URL needs CHAT_STORAGE=mongo: with in-memory storage "
                               "the nodes would not share chats")
+        cross_node = (get("CHAT_CROSS_NODE", "routed") or "routed").strip().lower()
+        if cross_node not in ("routed", "broadcast"):
+            raise ConfigError(f"CHAT_CROSS_NODE={cross_node!r}: expected routed or broadcast")
         cors = get("CHAT_CORS_ORIGINS")
         cors_origins = (
             tuple(o.strip() for o in cors.split(",") if o.strip()) if cors
@@ -382,6 +388,11 @@ class Settings:
             redis_url=redis_url,
             presence_lease_s=_float(
                 "CHAT_PRESENCE_LEASE_S", get("CHAT_PRESENCE_LEASE_S", "30") or "30", 1, 3600
+            ),
+            cross_node=cross_node,
+            cross_node_buffer=_int(
+                "CHAT_CROSS_NODE_BUFFER", get("CHAT_CROSS_NODE_BUFFER", "10000") or "10000",
+                100, 10_000_000,
             ),
             cors_origins=cors_origins,
             log_level=log_level,

@@ -5,6 +5,10 @@ clock), and a flag says whether the user counts as connected; a global index of 
 any node find the connections of a node that died, whose leases then run out. The flag makes
 "first connection" (0 -> 1) and "last connection" (1 -> 0) happen exactly once per period,
 whichever node sees them.
+
+The same scripts keep the user-to-node map of cross-node delivery (``fanout.py``): per
+(channel, user) a sorted set of ``node|connection id`` scored by the same lease expiry, so
+that it is renewed, re-created after an outage and runs out with the leases themselves.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ logger = logging.getLogger("chat_server.redis")
 INDEX = "chat:presence:leases"
 POLL_S = 0.05
 
-# KEYS: user set, index, flag, announced flag. ARGV: connection id, index member, ttl ms.
+# KEYS: user set, index, flag, announced flag, route set. ARGV: connection id, index member,
+# ttl ms, route member (node|connection id).
 # Returns 1 when the user had no live connection before (0 -> 1). The announced flag (the
 # user was told online) lives as long as the leases that keep the user online.
 _LEASE = """
@@ -42,14 +47,18 @@ local first = 0
 if live == 0 and redis.call('SET', KEYS[3], '1', 'NX', 'PX', ttl * 3) then first = 1 end
 redis.call('PEXPIRE', KEYS[3], ttl * 3)
 redis.call('PEXPIRE', KEYS[4], ttl * 3)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+redis.call('ZADD', KEYS[5], now + ttl, ARGV[4])
+redis.call('PEXPIRE', KEYS[5], ttl * 3)
 return first
 """
 
-# KEYS: user set, index, flag. ARGV: connection id, index member.
+# KEYS: user set, index, flag, route set. ARGV: connection id, index member, route member.
 # Returns 1 when this removal ended the user's connected period (1 -> 0).
 _RELEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[4], ARGV[3])
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 if removed == 0 then return 0 end
@@ -77,6 +86,11 @@ def _keys(user: UserRef, channel: Channel) -> tuple[str, str]:
     return base, f"{base}:on"
 
 
+def route_key(user: UserRef, channel: Channel) -> str:
+    """The nodes holding ``user``'s connections of ``channel`` (members ``node|connection``)."""
+    return f"chat:route:{channel.value}:{user.type.value}:{user.id}"
+
+
 def _announced_key(user: UserRef) -> str:
     return f"chat:presence:announced:{user.type.value}:{user.id}"
 
@@ -100,11 +114,13 @@ class RedisPresenceRegistry:
     ``start()`` begins renewing this node's leases every ``ttl / 3``; a node that dies
     stops renewing, and ``expired`` hands its connections to whoever reaps them. While
     Redis is away the node answers from its own connections and renews everything once
-    Redis is back.
+    Redis is back. ``node_id`` names this node in the user-to-node map.
     """
 
-    def __init__(self, client: aioredis.Redis, lease_seconds: float = 30.0) -> None:
+    def __init__(self, client: aioredis.Redis, lease_seconds: float = 30.0,
+                 node_id: str = "node") -> None:
         self._client = client
+        self._node = node_id
         self._ttl_ms = max(300, int(lease_seconds * 1000))
         self._lease = client.register_script(_LEASE)
         self._release = client.register_script(_RELEASE)
@@ -135,15 +151,23 @@ class RedisPresenceRegistry:
         if (connection_id, channel) not in self._local:
             self._local[(connection_id, channel)] = user
             self._local_counts[(user, channel)] += 1
-        key, flag = _keys(user, channel)
         try:
-            first = await self._lease(keys=[key, INDEX, flag, _announced_key(user)], args=[
-                connection_id, _index_member(user, connection_id, channel), self._ttl_ms])
+            keys, args = self._lease_call(user, connection_id, channel)
+            first = await self._lease(keys=keys, args=args)
         except REDIS_DOWN as exc:
             self._outage.failed(exc)
             return self._local_count(user, channel) == 1
         self._outage.succeeded()
         return bool(first)
+
+    def _lease_call(self, user: UserRef, connection_id: str, channel: Channel
+                    ) -> tuple[list[str], list[str | int]]:
+        key, flag = _keys(user, channel)
+        return (
+            [key, INDEX, flag, _announced_key(user), route_key(user, channel)],
+            [connection_id, _index_member(user, connection_id, channel), self._ttl_ms,
+             f"{self._node}|{connection_id}"],
+        )
 
     async def remove(self, user: UserRef, connection_id: str, channel: Channel) -> bool:
         known = self._local.pop((connection_id, channel), None) is not None
@@ -153,8 +177,9 @@ class RedisPresenceRegistry:
                 del self._local_counts[(user, channel)]
         key, flag = _keys(user, channel)
         try:
-            last = await self._release(keys=[key, INDEX, flag], args=[
-                connection_id, _index_member(user, connection_id, channel)])
+            last = await self._release(keys=[key, INDEX, flag, route_key(user, channel)], args=[
+                connection_id, _index_member(user, connection_id, channel),
+                f"{self._node}|{connection_id}"])
         except REDIS_DOWN as exc:
             self._outage.failed(exc)
             return known and self._local_count(user, channel) == 0
@@ -228,10 +253,8 @@ class RedisPresenceRegistry:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for (connection_id, channel), user in list(self._local.items()):
-                    key, flag = _keys(user, channel)
-                    await self._lease(keys=[key, INDEX, flag, _announced_key(user)], args=[
-                        connection_id, _index_member(user, connection_id, channel),
-                        self._ttl_ms], client=pipe)
+                    keys, args = self._lease_call(user, connection_id, channel)
+                    await self._lease(keys=keys, args=args, client=pipe)
                 await pipe.execute()
         except REDIS_DOWN as exc:
             self._outage.failed(exc)

@@ -6,15 +6,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from chat_server.entrypoints.socketio.confirmations import DeliveryConfirmations
 from chat_server.entrypoints.socketio.lifecycle import Lifecycle
 from chat_server.entrypoints.socketio.notifier import CHAT, PRESENCE
 from chat_server.entrypoints.socketio.server import ChatSocketServer
 
 
 class Gateway:
-    def __init__(self, sio: ChatSocketServer, lifecycle: Lifecycle) -> None:
+    def __init__(self, sio: ChatSocketServer, lifecycle: Lifecycle,
+                 confirmations: DeliveryConfirmations | None = None) -> None:
         self._sio = sio
         self.lifecycle = lifecycle
+        self.confirmations = confirmations
         self._bound = False
 
     def bind(self) -> None:
@@ -24,6 +27,9 @@ class Gateway:
             self._sio.on("connect", self._connect_handler(namespace), namespace=namespace)
             self._sio.on("disconnect", self._disconnect_handler(namespace), namespace=namespace)
         self._sio.route(self.lifecycle.on_event, self.lifecycle.after_connect)
+        confirm_with = getattr(self._sio.manager, "confirm_with", None)
+        if self.confirmations is not None and confirm_with is not None:
+            confirm_with(self.confirmations.add)
         self._bound = True
 
     def _connect_handler(self, namespace: str) -> Callable[..., Awaitable[None]]:

@@ -43,6 +43,14 @@ def namespace_of(event: Event) -> str:
     return PRESENCE if isinstance(event, PresenceChanged) else CHAT
 
 
+def awaiting(message: Message) -> list[tuple[str, str]] | None:
+    """What the node writing this message to a recipient's socket confirms: ``(room,
+    message id)`` for each recipient it still awaits (the storing node held none)."""
+    if not message.awaiting_delivery:
+        return None
+    return [(wire.room(u), message.id) for u in message.recipients]
+
+
 def reaches(event: Event, user: UserRef, namespace: str) -> bool:
     """Whether emitting ``event`` reaches the sockets of ``user`` in ``namespace``."""
     return namespace_of(event) == namespace and user in event.audience
@@ -62,6 +70,7 @@ class SocketIONotifier:
                 await emit(
                     "receiveMessage", wire.message_received(message),
                     to=[wire.room(u) for u in chat.participants], namespace=CHAT, skip_sid=skip,
+                    confirm=awaiting(message),
                 )
             case ChatOpened(chat=chat, message=None):
                 for viewer in chat.participants:
@@ -72,7 +81,7 @@ class SocketIONotifier:
                 recipient = chat.counterpart(sender)
                 await emit(
                     "newChat", wire.chat_opened(chat, message, recipient),
-                    to=wire.room(recipient), namespace=CHAT,
+                    to=wire.room(recipient), namespace=CHAT, confirm=awaiting(message),
                 )
                 await emit(
                     "newSentChat", wire.chat_opened(chat, message, sender),

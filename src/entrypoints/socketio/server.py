@@ -24,6 +24,7 @@ import orjson
 import socketio
 from socketio import packet
 
+from chat_server.entrypoints.socketio.encoding import ack_packet
 from chat_server.entrypoints.socketio.engine import ChatEngineServer
 
 logger = logging.getLogger("chat_server.socketio")
@@ -57,7 +58,25 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._event_sink = on_event
         self._connect_sink = after_connect
 
+    async def emit(self, event: str, data: Any = None, to: Any = None, room: Any = None,
+                   skip_sid: Any = None, namespace: str | None = None, callback: Any = None,
+                   ignore_queue: bool = False, confirm: Any = None) -> None:
+        """The library's ``emit``, plus ``confirm`` (``manager.CrossNodeManager``): the
+        (room, message id) pairs of a message that awaits delivery to those rooms' users."""
+        extra = {"confirm": confirm} if confirm else {}
+        await self.manager.emit(event, data, namespace or "/", room=to or room,
+                                skip_sid=skip_sid, callback=callback,
+                                ignore_queue=ignore_queue, **extra)
+
     async def send_ack(self, eio_sid: str, namespace: str, ack_id: int, data: Any) -> None:
+        bodies = getattr(self.manager, "bodies", None)
+        try:
+            text = None if bodies is None else ack_packet(namespace, ack_id, bodies.text(data))
+        except TypeError:  # not JSON as orjson writes it (bytes ...): the library's encoder
+            text = None
+        if text is not None:
+            await self.eio.send(eio_sid, text)
+            return
         await self._send_packet(
             eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=ack_id, data=[data])
         )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chat_server.application.events import ReadReceipt
-from chat_server.domain.model import Chat, Message, UserRef
+from chat_server.domain.model import Chat, Message, UserRef, UserType
 
 Envelope = dict[str, Any]
 
@@ -112,8 +112,21 @@ def chat_json(chat: Chat, viewer: UserRef, messages: list[Message]) -> dict[str,
     }
 
 
+class _LastEnvelope:
+    """The envelope built for the message asked last: a send's presenter (its ack) and the
+    notifier (its emit) ask for the same message, and sharing the object lets the packet
+    encoder encode it once (``encoding.EncodedBodies``). Messages are immutable."""
+
+    message: Message | None = None
+    body: Envelope = {}
+
+
 def message_received(message: Message) -> Envelope:
-    return envelope("New message received", message_json(message))
+    if message is _LastEnvelope.message:
+        return _LastEnvelope.body
+    body = envelope("New message received", message_json(message))
+    _LastEnvelope.message, _LastEnvelope.body = message, body
+    return body
 
 
 def chat_opened(chat: Chat, message: Message | None, viewer: UserRef) -> Envelope:
@@ -177,3 +190,15 @@ def user_offline(user: UserRef, last_seen: datetime | None) -> Envelope:
 def room(user: UserRef) -> str:
     """Every socket of a user joins this room in its namespace."""
     return f"{user.type.value}:{user.id}"
+
+
+_USER_TYPES = {t.value: t for t in UserType}
+
+
+def user_of_room(name: str) -> UserRef | None:
+    """The user whose room ``name`` is (``room``'s inverse), else None (a socket's sid)."""
+    kind, sep, user_id = name.partition(":")
+    user_type = _USER_TYPES.get(kind)
+    if not sep or user_type is None or not (user_id.isascii() and user_id.isdigit()):
+        return None
+    return UserRef(user_type, int(user_id))
