@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import socketio
@@ -20,6 +20,7 @@ from chat_server.entrypoints.http.api.me import me_routes
 from chat_server.entrypoints.http.api.openapi import openapi_route
 from chat_server.entrypoints.http.api.server import server_api_routes
 from chat_server.entrypoints.http.app import create_http_app
+from chat_server.entrypoints.http.debug import debug_stats_route
 from chat_server.entrypoints.settings import Settings
 
 logger = logging.getLogger("chat_server")
@@ -79,10 +80,21 @@ class ChatApp:
             *me_routes(await resolved(self.container.verifier()), api.counters),
             openapi_route(),
         ]
+        if self.settings.debug_stats:
+            api_routes.append(debug_stats_route(
+                self._counts(self.container.sio(), await resolved(self.container.gateway()))))
         http = create_http_app(probe, self.settings.demo_page, dev_tokens, api_routes)
         self._asgi = socketio.ASGIApp(self.container.sio(), other_asgi_app=http)
         if self.settings.redis_url:
             self._reaper = asyncio.create_task(self._reap_forever(), name="presence-reaper")
+
+    @staticmethod
+    def _counts(sio: Any, gateway: Any) -> Callable[[], dict[str, int]]:
+        def counts() -> dict[str, int]:
+            return {"engineSessions": len(sio.eio.sockets),
+                    "connections": len(gateway.lifecycle.connections)}
+
+        return counts
 
     async def _reap_forever(self) -> None:
         """Users of a server node that died go offline once their leases run out."""

@@ -199,6 +199,8 @@ class Settings:
     # permessage-deflate on WebSockets: off by default, it cost 8 % of CPU and ~40 KB of
     # memory per connection for chat-sized messages (docs/performance.md).
     ws_compression: bool = False
+    # GET /debug/stats (tasks, sessions, connections) for loopback clients: benchmarks only.
+    debug_stats: bool = False
     typing_interval_s: float = 2.0
     # Attachments (docs/attachments.md).
     media_storage: str = "fs"
@@ -408,6 +410,7 @@ class Settings:
             transports=transports,
             demo_page=dev_mode or _bool("CHAT_DEMO_PAGE", get("CHAT_DEMO_PAGE", "0") or "0"),
             ws_compression=_bool("CHAT_WS_COMPRESSION", get("CHAT_WS_COMPRESSION", "0") or "0"),
+            debug_stats=_bool("CHAT_DEBUG_STATS", get("CHAT_DEBUG_STATS", "0") or "0"),
             contact_filter=parse_contact_filter(
                 "CHAT_CONTACT_FILTER", get("CHAT_CONTACT_FILTER", "off") or "off"
             ),

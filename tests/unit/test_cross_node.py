@@ -126,12 +126,24 @@ def test_a_sends_presenter_and_notifier_share_the_envelope_of_its_message():
     assert wire.message_received(message) is wire.message_received(message)
 
 
+class FakeEngineSocket:
+    def __init__(self) -> None:
+        self.closing = self.closed = False
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.sockets: dict[str, FakeEngineSocket] = {}
+
+
 class FakeServer:
-    """What the manager needs of the socket server: send an Engine.IO packet."""
+    """What the manager needs of the socket server: send an Engine.IO packet, and the
+    Engine.IO sessions (whether one is closing)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
         self.broken: set[str] = set()
+        self.eio = FakeEngine()
 
     async def _send_eio_packet(self, eio_sid: str, pkt: eio_packet.Packet) -> None:
         if eio_sid in self.broken:
@@ -148,6 +160,7 @@ def manager_with(sockets: dict[str, UserRef]) -> tuple[CrossNodeManager, FakeSer
     confirmed: list[tuple[str, str]] = []
     manager.confirm_with(lambda room, message_id: confirmed.append((room, message_id)))
     for sid, user in sockets.items():
+        server.eio.sockets[f"eio-{sid}"] = FakeEngineSocket()
         manager.basic_enter_room(sid, "/chat", None, eio_sid=f"eio-{sid}")
         manager.basic_enter_room(sid, "/chat", sid)  # as python-socketio's connect does
         manager.basic_enter_room(sid, "/chat", wire.room(user))
@@ -169,6 +182,15 @@ async def test_a_bundle_from_another_node_reaches_this_nodes_sockets_and_confirm
 async def test_a_socket_that_fails_is_not_a_delivery():
     manager, server, confirmed, _ = manager_with({"s1": VENDOR})
     server.broken.add("eio-s1")
+    await manager.receive(orjson.dumps([["/chat", "2/chat,[\"x\"]", [wire.room(VENDOR)],
+                                         [[wire.room(VENDOR), "m1"]]]]))
+    assert confirmed == []
+
+
+async def test_a_socket_that_is_disconnecting_or_closing_is_not_a_delivery():
+    manager, server, confirmed, _ = manager_with({"s1": VENDOR, "s2": VENDOR})
+    manager.pre_disconnect("s1", "/chat")  # its disconnect handlers are running
+    server.eio.sockets["eio-s2"].closing = True  # its Engine.IO session is closing
     await manager.receive(orjson.dumps([["/chat", "2/chat,[\"x\"]", [wire.room(VENDOR)],
                                          [[wire.room(VENDOR), "m1"]]]]))
     assert confirmed == []

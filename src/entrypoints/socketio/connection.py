@@ -16,6 +16,34 @@ from chat_server.domain.model import UserRef
 Pending = tuple[int | None, str, list[Any]]
 
 
+class Flag:
+    """``asyncio.Event``'s ``set`` / ``is_set`` / ``wait``, without its deque of waiters
+    (about 760 bytes) on every connection: a future is made only when someone waits."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        # Shielded: a waiter that gives up (wait_for's timeout) leaves it to the others.
+        await asyncio.shield(self._waiter)
+
+
 class ConnState(enum.Enum):
     """The life of a connection, in this order; any state may end in CLOSED.
 
@@ -42,14 +70,30 @@ class Connection:
     namespace: str
     expires_at: float  # epoch seconds of the token's exp
     state: ConnState = ConnState.AUTHENTICATED
-    # Events that arrived before OPEN, answered in order once it is (bounded).
-    backlog: deque[Pending] = attrs.field(factory=deque)
+    # Events that arrived before OPEN, answered in order once it is (bounded); made when
+    # the first one arrives (most clients wait for the session before they send).
+    backlog: deque[Pending] | None = None
     # Set once STARTING ended (in OPEN or not): what a disconnect waits for.
-    settled: asyncio.Event = attrs.field(factory=asyncio.Event)
+    settled: Flag = attrs.field(factory=Flag)
     setup: asyncio.Task[None] | None = None  # /chat: the presence gate and session set-up
     closing: asyncio.Task[None] | None = None  # closing on token expiry
     expiry: asyncio.TimerHandle | None = None
     last_rate_notice: float = -1e9
+
+    def defer(self, pending: Pending, limit: int) -> bool:
+        """Queues an event that arrived before OPEN; False when ``limit`` are queued."""
+        if self.backlog is None:
+            self.backlog = deque()
+        if len(self.backlog) >= limit:
+            return False
+        self.backlog.append(pending)
+        return True
+
+    def next_deferred(self) -> Pending | None:
+        if not self.backlog:
+            self.backlog = None
+            return None
+        return self.backlog.popleft()
 
     @property
     def caller(self) -> Caller:

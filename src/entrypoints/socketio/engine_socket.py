@@ -62,7 +62,6 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     # Set by the library's BaseSocket.__init__.
     server: ChatEngineServer
     sid: str
-    queue: asyncio.Queue[Any]
     connected: bool
     upgrading: bool
     upgraded: bool
@@ -83,6 +82,31 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._connect_timer: asyncio.TimerHandle | None = None
         self.heartbeat = Heartbeat(self._loop, server.ping_interval, server.ping_timeout,
                                    self._ping, self._ping_timed_out)
+
+    # What waits for a long-polling GET, or for the WebSocket that upgrades: created on
+    # first use, since a session that opens on the lean WebSocket never needs it (an
+    # asyncio.Queue is four deques, about 3 KB per connection).
+    _queue: asyncio.Queue[Any] | None = None
+
+    @property
+    def queue(self) -> asyncio.Queue[Any]:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = asyncio.Queue()
+            if getattr(self, "closed", False):
+                queue.put_nowait(None)  # as close() leaves it: every poll returns at once
+        return queue
+
+    @queue.setter
+    def queue(self, _: Any) -> None:
+        self._queue = None  # BaseSocket.__init__ assigns one: it is made when needed
+
+    def _drain_queue(self) -> list[Any]:
+        queue = self._queue
+        drained = []
+        while queue is not None and not queue.empty():
+            drained.append(queue.get_nowait())
+        return drained
 
     @property
     def live(self) -> bool:
@@ -152,8 +176,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             return
         self._failed = True
         self.heartbeat.stop()
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        self._drain_queue()
         self._queued = 0
         if self._ws is not None:
             self._ws.abort()
@@ -340,8 +363,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         await in here, so nothing can be sent in between."""
         if self.closing or self.closed or self._failed:
             return False
-        while not self.queue.empty():
-            pkt = self.queue.get_nowait()
+        for pkt in self._drain_queue():
             if pkt is None:
                 continue
             if pkt.packet_type == packet.PING:
@@ -381,7 +403,8 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self.closed = True
             if self._ws is not None:
                 self._ws.close(linger=self.server.ping_timeout)
-            self.queue.put_nowait(None)  # wakes a waiting poll and the stock WebSocket writer
+            if self._queue is not None:  # else made with the None in when first asked for
+                self._queue.put_nowait(None)  # wakes a waiting poll and the stock writer
             self.server.session_closed(self)
 
 

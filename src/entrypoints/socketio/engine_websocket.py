@@ -72,7 +72,8 @@ class WebSocketSender:
         self._writable = writable if isinstance(writable, asyncio.Event) else None
         transport = getattr(protocol, "transport", None)
         self._abort: Callable[[], None] | None = getattr(transport, "abort", None)
-        self._backlog: collections.deque[tuple[Message, int]] = collections.deque()
+        # Made when a frame must wait (an empty deque is ~760 bytes per connection).
+        self._backlog: collections.deque[tuple[Message, int]] | None = None
         self._backlog_bytes = 0
         self._writer: asyncio.Task[None] | None = None
         self._ping: Message | None = None  # a PING waiting in the backlog
@@ -130,7 +131,7 @@ class WebSocketSender:
     def abort(self) -> None:
         """Drops the backlog and cuts the connection without waiting for the peer."""
         self.closed = True
-        self._backlog.clear()
+        self._backlog = None
         self._backlog_bytes = 0
         self._ping = None
         if self._linger is not None:
@@ -158,6 +159,8 @@ class WebSocketSender:
         return False
 
     def _queue(self, message: Message, size: int) -> None:
+        if self._backlog is None:
+            self._backlog = collections.deque()
         self._backlog.append((message, size))
         self._backlog_bytes += size
         if self._writer is None:
@@ -177,8 +180,8 @@ class WebSocketSender:
             if first is not None:
                 await first
                 self._sent(message)
-            while self._backlog:
-                message, size = self._backlog.popleft()
+            while (backlog := self._backlog):
+                message, size = backlog.popleft()
                 self._backlog_bytes -= size
                 await self._send(message)
                 self._sent(message)
@@ -187,9 +190,11 @@ class WebSocketSender:
         finally:
             if self._writer is me:
                 self._writer = None
-            if self._linger is not None and not self._backlog:
-                self._linger.cancel()
-                self._linger = None
+            if not self._backlog:
+                self._backlog = None  # drained: no deque kept for a reader that keeps up
+                if self._linger is not None:
+                    self._linger.cancel()
+                    self._linger = None
 
     def _sent(self, message: Message | None) -> None:
         if message is not None and message is self._ping:
@@ -199,7 +204,7 @@ class WebSocketSender:
     def _broken(self, exc: Exception) -> None:
         logger.debug("websocket send failed: %r", exc)
         self.closed = True
-        self._backlog.clear()
+        self._backlog = None
         self._backlog_bytes = 0
 
 

@@ -147,9 +147,8 @@ class Lifecycle:
             conn.settled.set()
         # Events that arrive while the backlog drains queue behind it (the state is still
         # STARTING), so order holds; the connection is OPEN once the backlog is empty.
-        backlog = conn.backlog
-        while backlog and not conn.closed:
-            ack_id, name, args = backlog.popleft()
+        while not conn.closed and (deferred := conn.next_deferred()) is not None:
+            ack_id, name, args = deferred
             await self._dispatcher.handle(conn, ack_id, name, args)
         if not conn.closed:
             conn.state = ConnState.OPEN
@@ -181,9 +180,7 @@ class Lifecycle:
         if conn is None or conn.closed:
             return
         if conn.state is not ConnState.OPEN:
-            if len(conn.backlog) < BACKLOG_LIMIT:
-                conn.backlog.append((ack_id, name, args))
-            else:
+            if not conn.defer((ack_id, name, args), BACKLOG_LIMIT):
                 await self._dispatcher.answer_error(conn, ack_id, name, RateLimited())
             return
         await self._dispatcher.handle(conn, ack_id, name, args)

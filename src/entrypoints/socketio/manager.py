@@ -104,7 +104,7 @@ class DirectEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             except Exception:  # one broken socket must not stop the others' delivery
                 logger.exception("emitting to %s failed", eio_sid)
                 continue
-            if confirm:
+            if confirm and self._open(sid, eio_sid, namespace):
                 written.add(sid)
         if confirm and written and self._confirm is not None:
             ns = self.rooms[namespace]
@@ -113,6 +113,14 @@ class DirectEmitManager(socketio.AsyncManager):  # type: ignore[misc]
                 if members is not None and not written.isdisjoint(members._fwdm):
                     self._confirm(room, message_id)
         return len(targets)
+
+    def _open(self, sid: str, eio_sid: str, namespace: str) -> bool:
+        """Whether a write to this socket is a delivery: it is neither disconnecting (its
+        sid stays in its rooms while the disconnect handlers run) nor closing."""
+        if not self.is_connected(sid, namespace):
+            return False
+        sock = self.server.eio.sockets.get(eio_sid)
+        return sock is not None and not (sock.closing or sock.closed)
 
     async def _deliver_library(self, event: str, data: Any, namespace: str, rooms: Any,
                                skip_sid: Any) -> None:

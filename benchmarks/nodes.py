@@ -1,0 +1,140 @@
+"""Two nodes behind Redis against one node: total server CPU per delivered message.
+
+    python benchmarks/nodes.py [--rounds 3] [--rate 100] [--pairs 50] [--duration 10]
+                               [--setups one,routed,broadcast]
+
+Scenario 2's open loop (a fixed rate of sends, the same offered load for every setup) on
+MongoDB storage (SecantusDB: several nodes need shared storage), in alternating rounds:
+
+- ``one``: one node;
+- ``routed``: two nodes and Redis, customers on one and vendors on the other, so every
+  message and receipt crosses nodes (``CHAT_CROSS_NODE=routed``, the default);
+- ``broadcast``: the same with python-socketio's Redis manager (``CHAT_CROSS_NODE=broadcast``).
+
+The figure is the CPU time (utime + stime from /proc) of every node and of Redis in the
+measured window, divided by the messages delivered to recipients in it; SecantusDB's CPU is
+reported apart (it is the same storage work in every setup). Every server process, Redis
+and SecantusDB are pinned to CPU 0, the load generator to CPU 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import time
+from typing import Any
+
+from bench import (
+    HERE,
+    LOADGEN_CPU,
+    RESULTS,
+    SECRET,
+    Server,
+    cpu_seconds,
+    machine,
+    pinned,
+    start_mongo,
+    start_redis,
+)
+
+
+def run(servers: list[Server], extra: dict[str, int], args: list[str]) -> dict[str, Any]:
+    urls = ["--url", servers[0].url] + (["--url2", servers[1].url] if len(servers) > 1 else [])
+    command = pinned(LOADGEN_CPU, ["node", str(HERE / "loadgen.js"), "latency", *urls,
+                                   "--secret", SECRET, *args])
+    pids = {f"node{n}": s.process.pid for n, s in enumerate(servers)} | extra
+    marks: dict[str, dict[str, float]] = {}
+    result: dict[str, Any] = {}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as loadgen:
+        assert loadgen.stdout is not None
+        for line in loadgen.stdout:
+            if line.startswith("MARK "):
+                marks[line.split()[1]] = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            elif line.startswith("RESULT "):
+                result = json.loads(line[len("RESULT "):])
+        loadgen.wait(30)
+    if "start" in marks and "end" in marks and result.get("deliveredInWindow"):
+        used = {name: marks["end"][name] - marks["start"][name] for name in pids}
+        result["cpuSeconds"] = {k: round(v, 3) for k, v in used.items()}
+        servers_cpu = sum(v for k, v in used.items() if k != "mongo")
+        result["serverCpuUsPerDelivered"] = round(1e6 * servers_cpu / result["deliveredInWindow"], 1)
+        if "mongo" in used:
+            result["mongoCpuUsPerDelivered"] = round(
+                1e6 * used["mongo"] / result["deliveredInWindow"], 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--pairs", type=int, default=50)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--setups", default="one,routed,broadcast")
+    opts = parser.parse_args()
+    setups = opts.setups.split(",")
+    args = ["--pairs", str(opts.pairs), "--rate", str(opts.rate), "--duration",
+            str(opts.duration), "--warmup", "3"]
+    mongo, mongo_url, _ = start_mongo()
+    redis, redis_url = start_redis()
+    runs: dict[str, list[dict[str, Any]]] = {s: [] for s in setups}
+    try:
+        for n in range(opts.rounds):
+            for setup in setups:
+                db = {"CHAT_MONGO_DB": f"bench_nodes_{os.getpid()}_{setup}_{n}"}
+                extra = {"mongo": mongo.pid}
+                if setup == "one":
+                    servers = [Server("service", "mongo", mongo_url, db)]
+                else:
+                    env = {**db, "CHAT_REDIS_URL": redis_url, "CHAT_TRANSPORTS": "websocket",
+                           "CHAT_CROSS_NODE": setup}
+                    servers = [Server("service", "mongo", mongo_url, env) for _ in range(2)]
+                    extra["redis"] = redis.pid
+                try:
+                    result = run(servers, extra, args)
+                finally:
+                    for server in servers:
+                        server.stop()
+                runs[setup].append(result)
+                print(f"  round {n + 1} {setup}: {result.get('serverCpuUsPerDelivered')} µs/msg, "
+                      f"{result.get('deliveredPerSecond')} msg/s, p99 "
+                      f"{result.get('latencyMs', {}).get('p99')} ms, lost {result.get('lost')}, "
+                      f"errors {result.get('errors')}, cpu {result.get('cpuSeconds')}", flush=True)
+    finally:
+        for process in (mongo, redis):
+            process.terminate()
+            process.wait(15)
+
+    def med(setup: str, *path: str) -> float | None:
+        values = []
+        for r in runs[setup]:
+            v: Any = r
+            for p in path:
+                v = v.get(p) if isinstance(v, dict) else None
+            if isinstance(v, (int, float)):
+                values.append(v)
+        return statistics.median(values) if values else None
+
+    summary = {s: {"serverCpuUsPerDelivered": med(s, "serverCpuUsPerDelivered"),
+                   "perRound": [r.get("serverCpuUsPerDelivered") for r in runs[s]],
+                   "mongoCpuUsPerDelivered": med(s, "mongoCpuUsPerDelivered"),
+                   "deliveredPerSecond": med(s, "deliveredPerSecond"),
+                   "p99": med(s, "latencyMs", "p99"), "lost": med(s, "lost"),
+                   "errors": med(s, "errors")} for s in setups}
+    one = summary.get("one", {}).get("serverCpuUsPerDelivered")
+    for s in setups:
+        value = summary[s]["serverCpuUsPerDelivered"]
+        summary[s]["overOneNode"] = round(value / one, 2) if one and value else None
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"nodes-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps({"machine": machine(), "args": args, "summary": summary,
+                               "runs": runs}, indent=2))
+    print(json.dumps(summary, indent=2))
+    print(f"full results: {out}")
+
+
+if __name__ == "__main__":
+    main()
