@@ -99,7 +99,8 @@ class ProductSnapshot:
         return ProductSnapshot(**kept) if kept else None
 
     def is_empty(self) -> bool:
-        return all(v is None for v in attrs.asdict(self).values())
+        # Not attrs.asdict: it copies recursively, on every send (2 % of the message path).
+        return all(getattr(self, name) is None for name in _SNAPSHOT_FIELDS)
 
     def validate(self, urls: UrlPolicy) -> list[FieldError]:
         errors = []
@@ -109,6 +110,9 @@ class ProductSnapshot:
             elif name in self.URL_FIELDS and value is not None and not urls.allows(value):
                 errors.append(FieldError(name, f"must be one of the {urls.rule}"))
         return errors
+
+
+_SNAPSHOT_FIELDS = tuple(field.name for field in attrs.fields(ProductSnapshot))
 
 
 @attrs.frozen

@@ -166,3 +166,27 @@ def test_uvicorns_websocket_send_waits_for_writable_and_has_a_transport():
     assert "self.writable = asyncio.Event()" in init and "self.transport" in init
     assert "self.transport = transport" in _source(protocol.connection_made)
     assert "self.writable.set()" in _source(protocol.connection_lost)
+
+
+def test_a_text_frame_written_directly_is_the_one_websockets_writes():
+    """``engine_frames`` writes a server's text frames itself while uvicorn's sans-I/O
+    protocol is plainly open: the bytes must be websockets' own, and the state it reads
+    must still be where it looks."""
+    from websockets.frames import TEXT, Frame
+
+    from chat_server.entrypoints.socketio.engine_frames import text_frame
+
+    for size in (0, 1, 125, 126, 65535, 65536, 70000):
+        payload = ("é" * size).encode()[:size]
+        assert text_frame(payload) == Frame(TEXT, payload).serialize(mask=False,
+                                                                       extensions=[])
+    protocol = websockets_sansio_impl.WebSocketsSansIOProtocol
+    send = _source(protocol.send)
+    assert "elif not self.close_sent and self.initial_response is None:" in send, VERSIONS
+    assert "self.conn.send_text(text_data.encode())" in send
+    init = _source(protocol.__init__)
+    assert "self.conn = ServerProtocol(" in init and "self.close_sent = False" in init
+    assert "self.initial_response" in init
+    from websockets.protocol import Protocol
+    assert "self.extensions" in _source(Protocol.__init__)
+    assert "expect_continuation_frame" in _source(Protocol.send_text)

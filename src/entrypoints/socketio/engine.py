@@ -78,6 +78,16 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def pending_sessions(self) -> int:
         return len(self._pending)
 
+    def send_now(self, sid: str, pkt: packet.Packet) -> bool:
+        """Sends (or queues, within the session's bound) a packet without awaiting: what
+        ``send_packet`` does through three coroutines. False when the session is gone or
+        closing (nothing was written)."""
+        sock = self.sockets.get(sid)
+        if sock is None or sock.closed or sock.closing:
+            return False
+        sock.enqueue(pkt)
+        return True
+
     def opened_namespace(self, sid: str) -> None:
         """A session opened a Socket.IO namespace: it no longer counts as pending and has
         no connect timeout."""

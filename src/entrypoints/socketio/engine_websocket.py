@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from engineio import packet
 
+from chat_server.entrypoints.socketio.engine_frames import direct_text_writer
+
 if TYPE_CHECKING:
     from chat_server.entrypoints.socketio.engine_socket import ChatEngineSocket
 
@@ -60,8 +62,8 @@ _writers: set[asyncio.Task[None]] = set()
 class WebSocketSender:
     """The sending half of one WebSocket, see the module docstring."""
 
-    __slots__ = ("_abort", "_backlog", "_backlog_bytes", "_limit", "_linger", "_on_ping_sent",
-                 "_ping", "_send", "_writable", "_writer", "closed")
+    __slots__ = ("_abort", "_backlog", "_backlog_bytes", "_direct", "_limit", "_linger",
+                 "_on_ping_sent", "_ping", "_send", "_writable", "_writer", "closed")
 
     def __init__(self, send: AsgiSend, limit: int, on_ping_sent: Callable[[], None]) -> None:
         self._send = send
@@ -72,6 +74,7 @@ class WebSocketSender:
         self._writable = writable if isinstance(writable, asyncio.Event) else None
         transport = getattr(protocol, "transport", None)
         self._abort: Callable[[], None] | None = getattr(transport, "abort", None)
+        self._direct = direct_text_writer(protocol)  # engine_frames.py
         # Made when a frame must wait (an empty deque is ~760 bytes per connection).
         self._backlog: collections.deque[tuple[Message, int]] | None = None
         self._backlog_bytes = 0
@@ -89,9 +92,12 @@ class WebSocketSender:
         not ``bounded``: control packets of a few bytes)."""
         if self.closed:
             return True
+        ready = self._writer is None and (self._writable is None or self._writable.is_set())
+        if ready and self._direct is not None and isinstance(data, str) and self._direct(data):
+            return True
         message: Message = ({"type": "websocket.send", "text": data} if isinstance(data, str)
                             else {"type": "websocket.send", "bytes": data})
-        if self._writer is None and (self._writable is None or self._writable.is_set()):
+        if ready:
             self._step(message)
             return True
         size = len(data) + ENTRY_OVERHEAD

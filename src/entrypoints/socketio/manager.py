@@ -97,14 +97,19 @@ class DirectEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         # Collected first: a disconnect during the sends must not change the rooms we walk.
         targets = [(sid, eio_sid) for sid, eio_sid in self.get_participants(namespace, rooms)
                    if sid not in skip]
+        send_now = getattr(self.server.eio, "send_now", None)  # ChatEngineServer's
         written: set[str] = set()
         for sid, eio_sid in targets:
             try:
-                await self.server._send_eio_packet(eio_sid, part)
+                if send_now is not None:
+                    sent = send_now(eio_sid, part)
+                else:
+                    await self.server._send_eio_packet(eio_sid, part)
+                    sent = True
             except Exception:  # one broken socket must not stop the others' delivery
                 logger.exception("emitting to %s failed", eio_sid)
                 continue
-            if confirm and self._open(sid, eio_sid, namespace):
+            if confirm and sent and self._open(sid, eio_sid, namespace):
                 written.add(sid)
         if confirm and written and self._confirm is not None:
             ns = self.rooms[namespace]

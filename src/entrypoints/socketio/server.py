@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import socketio
+from engineio import packet as eio_packet
 from socketio import packet
 
 from chat_server.entrypoints.socketio.encoding import ack_packet
@@ -75,7 +76,7 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         except TypeError:  # not JSON as orjson writes it (bytes ...): the library's encoder
             text = None
         if text is not None:
-            await self.eio.send(eio_sid, text)
+            self.eio.send_now(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, text))
             return
         await self._send_packet(
             eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=ack_id, data=[data])
