@@ -96,7 +96,8 @@ class Server:
             command = ["node", str(HERE / "node_relay.js"), str(self.port)]
             env = dict(os.environ)
         else:
-            command = [str(bin_dir / "chat-server")]
+            command = ([sys.executable, str(HERE / "memory_node.py")] if kind == "memory-node"
+                       else [str(bin_dir / "chat-server")])  # memory-node: nodes.py
             env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
             env.update(CHAT_PORT=str(self.port), CHAT_JWT_SECRET=SECRET, CHAT_LOG_LEVEL="warning",
                        CHAT_SEND_RATE=HIGH, CHAT_SEND_BURST="1000000", CHAT_REQUEST_RATE=HIGH,

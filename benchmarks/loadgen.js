@@ -305,6 +305,19 @@ async function setupPairs(count) {
         resolve();
       });
     })));
+    // With two nodes the vendor answers once before the load: on nodes that do not share
+    // storage (benchmarks/nodes.py --storage memory) this opens the chat on its node too.
+    if (opts.url2) {
+      await Promise.all(pairs.map((pair) => new Promise((resolve) => {
+        const t = setTimeout(() => { recordError('ackError', 'answer not acked'); resolve(); }, opts.connectTimeout * 1000);
+        pair.vendor.chat.emit('sendMessage', { chatId: pair.chatId, recipientId: pair.customer.id,
+          productId: pair.productId, text: 'yes, it is' }, (env) => {
+          clearTimeout(t);
+          if (!env || env.error !== false) recordError('ackError', `answer: ${JSON.stringify(env).slice(0, 300)}`);
+          resolve();
+        });
+      })));
+    }
   }
   return { users, pairs, book, failedUsers: failed.length };
 }

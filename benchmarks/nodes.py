@@ -1,10 +1,14 @@
 """Two nodes behind Redis against one node: total server CPU per delivered message.
 
-    python benchmarks/nodes.py [--rounds 3] [--rate 100] [--pairs 50] [--duration 10]
-                               [--setups one,routed,broadcast]
+    python benchmarks/nodes.py [--rounds 3] [--rate 1000] [--pairs 50] [--duration 10]
+                               [--setups one,routed,broadcast] [--storage memory|mongo]
 
-Scenario 2's open loop (a fixed rate of sends, the same offered load for every setup) on
-MongoDB storage (SecantusDB: several nodes need shared storage), in alternating rounds:
+Scenario 2's open loop (a fixed rate of sends, the same offered load for every setup), in
+alternating rounds. Storage: ``memory`` (the default) runs each node on in-memory storage
+with Redis coordination (``memory_node.py``: each node keeps its own copy of the chats, so
+the figures are the nodes' own work and Redis', not a storage server's); ``mongo`` runs
+them on SecantusDB, which stores a few hundred messages per second here at best and then
+bounds everything. The setups:
 
 - ``one``: one node;
 - ``routed``: two nodes and Redis, customers on one and vendors on the other, so every
@@ -70,28 +74,34 @@ def run(servers: list[Server], extra: dict[str, int], args: list[str]) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--setups", default="one,routed,broadcast")
+    parser.add_argument("--storage", choices=["memory", "mongo"], default="memory")
     opts = parser.parse_args()
     setups = opts.setups.split(",")
     args = ["--pairs", str(opts.pairs), "--rate", str(opts.rate), "--duration",
             str(opts.duration), "--warmup", "3"]
-    mongo, mongo_url, _ = start_mongo()
+    mongo, mongo_url = start_mongo()[:2] if opts.storage == "mongo" else (None, None)
     redis, redis_url = start_redis()
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in setups}
     try:
         for n in range(opts.rounds):
             for setup in setups:
                 db = {"CHAT_MONGO_DB": f"bench_nodes_{os.getpid()}_{setup}_{n}"}
-                extra = {"mongo": mongo.pid}
+                extra = {"mongo": mongo.pid} if mongo is not None else {}
+                storage, url = ("mongo", mongo_url) if mongo is not None else ("memory", None)
                 if setup == "one":
-                    servers = [Server("service", "mongo", mongo_url, db)]
+                    servers = [Server("service", storage, url, db)]
                 else:
                     env = {**db, "CHAT_REDIS_URL": redis_url, "CHAT_TRANSPORTS": "websocket",
                            "CHAT_CROSS_NODE": setup}
-                    servers = [Server("service", "mongo", mongo_url, env) for _ in range(2)]
+                    if mongo is None:  # loaded as mongo, run on memory: memory_node.py
+                        env["CHAT_MONGO_URL"] = "mongodb://127.0.0.1:1/?retryWrites=false"
+                    kind = "service" if mongo is not None else "memory-node"
+                    servers = [Server(kind, "mongo", url or env["CHAT_MONGO_URL"], env)
+                               for _ in range(2)]
                     extra["redis"] = redis.pid
                 try:
                     result = run(servers, extra, args)
@@ -105,8 +115,9 @@ def main() -> None:
                       f"errors {result.get('errors')}, cpu {result.get('cpuSeconds')}", flush=True)
     finally:
         for process in (mongo, redis):
-            process.terminate()
-            process.wait(15)
+            if process is not None:
+                process.terminate()
+                process.wait(15)
 
     def med(setup: str, *path: str) -> float | None:
         values = []
@@ -130,7 +141,8 @@ def main() -> None:
         summary[s]["overOneNode"] = round(value / one, 2) if one and value else None
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"nodes-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"machine": machine(), "args": args, "summary": summary,
+    out.write_text(json.dumps({"machine": machine(), "args": args, "storage": opts.storage,
+                               "summary": summary,
                                "runs": runs}, indent=2))
     print(json.dumps(summary, indent=2))
     print(f"full results: {out}")

@@ -32,6 +32,7 @@ from chat_server.adapters.redis.fanout import (
     create_publisher_connection,
     create_subscriber_connection,
 )
+from chat_server.adapters.redis.pipelined import PipelinedRedis
 from chat_server.application.ports import RateKind, RateLimit
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio.manager import (
@@ -79,6 +80,13 @@ async def _redis_client(url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+async def _hot_client(url: str) -> AsyncIterator[PipelinedRedis]:
+    """The commands of the message path (limits, the throttle, presence counts)."""
+    client = PipelinedRedis.from_url(url)
+    yield client
+    await client.aclose()
+
+
 def _client_manager(settings: Settings, fanout: Any) -> DirectEmitManager:
     if settings.cross_node == "broadcast":
         assert settings.redis_url is not None
@@ -106,16 +114,17 @@ class RedisCoordination(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
     client = providers.Resource(_redis_client, url=settings.provided.redis_url)
+    hot = providers.Resource(_hot_client, url=settings.provided.redis_url)
     node_id = providers.Singleton(lambda: uuid.uuid4().hex[:12])
     presence = providers.Singleton(
         RedisPresenceRegistry, client=client, lease_seconds=settings.provided.presence_lease_s,
-        node_id=node_id,
+        node_id=node_id, hot=hot,
     )
     limiter = providers.Singleton(
-        RedisRateLimiter, client=client, limits=providers.Callable(limits_of, settings)
+        RedisRateLimiter, client=hot, limits=providers.Callable(limits_of, settings)
     )
     typing_throttle = providers.Singleton(
-        RedisTypingThrottle, client=client, interval_seconds=settings.provided.typing_interval_s
+        RedisTypingThrottle, client=hot, interval_seconds=settings.provided.typing_interval_s
     )
     fanout = providers.Singleton(
         NodeFanout, node_id=node_id, buffer_limit=settings.provided.cross_node_buffer,

@@ -28,6 +28,7 @@ from chat_server.adapters.redis import (
     RedisTypingThrottle,
     create_redis,
 )
+from chat_server.adapters.redis.pipelined import PipelinedRedis
 from chat_server.application.ports import (
     Channel,
     PresenceRegistry,
@@ -59,15 +60,25 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
     await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+async def pipelined_client(redis_server: RedisServer) -> AsyncIterator[PipelinedRedis]:
+    client = PipelinedRedis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis", "redis-pipelined"])
 def coordination(request: pytest.FixtureRequest) -> Coordination:
     if request.param == "memory":
         return Coordination(InMemoryPresenceRegistry, InMemoryRateLimiter, InMemoryTypingThrottle)
     client: Any = request.getfixturevalue("redis_client")
+    # As the service wires them: the message path's commands on the pipelined client.
+    hot: Any = (request.getfixturevalue("pipelined_client")
+                if request.param == "redis-pipelined" else client)
     return Coordination(
-        lambda: RedisPresenceRegistry(client),
-        lambda limits: RedisRateLimiter(client, limits),
-        lambda interval: RedisTypingThrottle(client, interval),
+        lambda: RedisPresenceRegistry(client, hot=hot if hot is not client else None),
+        lambda limits: RedisRateLimiter(hot, limits),
+        lambda interval: RedisTypingThrottle(hot, interval),
     )
 
 

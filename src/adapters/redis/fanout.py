@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import redis.asyncio as aioredis
 
 from chat_server.adapters.redis.client import REDIS_DOWN, OutageLog
+from chat_server.adapters.redis.pipelined import PipelinedRedis
 from chat_server.adapters.redis.presence import route_key
 from chat_server.application.ports import Channel
 from chat_server.domain.model import UserRef
@@ -87,12 +88,9 @@ return #order
 Target = tuple[UserRef, Channel]
 
 
-def create_publisher_connection(url: str) -> aioredis.Redis:
-    """One dedicated connection (commands queue on it in order), short timeouts."""
-    return aioredis.Redis.from_url(
-        url, single_connection_client=True, socket_timeout=1.0, socket_connect_timeout=1.0,
-        health_check_interval=15,
-    )
+def create_publisher_connection(url: str) -> PipelinedRedis:
+    """One dedicated connection (commands go on it in order), short timeouts."""
+    return PipelinedRedis.from_url(url)
 
 
 def create_subscriber_connection(url: str) -> aioredis.Redis:
@@ -114,7 +112,7 @@ class NodeFanout:
       subscription is (re)established.
     """
 
-    def __init__(self, publisher: aioredis.Redis, subscriber: aioredis.Redis, node_id: str,
+    def __init__(self, publisher: PipelinedRedis, subscriber: aioredis.Redis, node_id: str,
                  buffer_limit: int = 10_000) -> None:
         self.node_id = node_id
         self.channel = CHANNEL_PREFIX + node_id
@@ -235,6 +233,7 @@ class NodeFanout:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        for client in (self._publisher, self._subscriber):
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        with contextlib.suppress(Exception):
+            await self._publisher.aclose()
+        with contextlib.suppress(Exception):
+            await self._subscriber.aclose()

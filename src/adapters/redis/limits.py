@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from chat_server.adapters.memory.limits import InMemoryRateLimiter, InMemoryTypingThrottle
 from chat_server.adapters.redis.client import REDIS_DOWN, OutageLog
+from chat_server.adapters.redis.pipelined import PipelinedRedis
 from chat_server.application.ports import RateKind, RateLimit
 from chat_server.domain.model import UserRef
 
@@ -42,7 +43,8 @@ class RedisRateLimiter:
     """Token buckets per (user, kind) in Redis. While Redis is away each node limits with
     its own buckets, so a user keeps a bounded allowance per node."""
 
-    def __init__(self, client: aioredis.Redis, limits: Mapping[RateKind, RateLimit | None]) -> None:
+    def __init__(self, client: aioredis.Redis | PipelinedRedis,
+                 limits: Mapping[RateKind, RateLimit | None]) -> None:
         self._limits = dict(limits)
         self._script = client.register_script(_TAKE_TOKEN)
         self._local = InMemoryRateLimiter(limits)
@@ -83,7 +85,8 @@ class RedisRateLimiter:
 class RedisTypingThrottle:
     """One relayed ``typing`` per interval per user and chat, across nodes (SET NX PX)."""
 
-    def __init__(self, client: aioredis.Redis, interval_seconds: float = 2.0) -> None:
+    def __init__(self, client: aioredis.Redis | PipelinedRedis,
+                 interval_seconds: float = 2.0) -> None:
         self._client = client
         self._interval_ms = max(1, int(interval_seconds * 1000))
         self._local = InMemoryTypingThrottle(interval_seconds)

@@ -21,6 +21,7 @@ from collections import Counter
 import redis.asyncio as aioredis
 
 from chat_server.adapters.redis.client import REDIS_DOWN, OutageLog
+from chat_server.adapters.redis.pipelined import PipelinedRedis
 from chat_server.application.ports import Channel, ExpiredConnection
 from chat_server.domain.model import UserRef, UserType
 
@@ -114,18 +115,19 @@ class RedisPresenceRegistry:
     ``start()`` begins renewing this node's leases every ``ttl / 3``; a node that dies
     stops renewing, and ``expired`` hands its connections to whoever reaps them. While
     Redis is away the node answers from its own connections and renews everything once
-    Redis is back. ``node_id`` names this node in the user-to-node map.
+    Redis is back. ``node_id`` names this node in the user-to-node map; ``hot``, when
+    given, runs the count asked on every send (``pipelined.py``).
     """
 
     def __init__(self, client: aioredis.Redis, lease_seconds: float = 30.0,
-                 node_id: str = "node") -> None:
+                 node_id: str = "node", hot: PipelinedRedis | None = None) -> None:
         self._client = client
         self._node = node_id
         self._ttl_ms = max(300, int(lease_seconds * 1000))
         self._lease = client.register_script(_LEASE)
         self._release = client.register_script(_RELEASE)
         self._expired = client.register_script(_EXPIRED)
-        self._live = client.register_script(_LIVE)
+        self._live = (hot or client).register_script(_LIVE)
         self._local: dict[tuple[str, Channel], UserRef] = {}
         self._local_counts: Counter[tuple[UserRef, Channel]] = Counter()
         self._outage = OutageLog(logger, "presence")
