@@ -241,6 +241,7 @@ def main() -> None:
     parser.add_argument("--transport-load", choices=["latency", "throughput"],
                         default="latency", help="scenario 6: fixed rate, or saturating")
     parser.add_argument("--rate", type=int, default=1000, help="scenario 6's fixed rate")
+    parser.add_argument("--latency-rate", type=int, default=1000, help="scenario 2's rate")
     opts = parser.parse_args()
     baseline = BASELINES[opts.baseline]
     quick = opts.quick
@@ -254,7 +255,7 @@ def main() -> None:
         runs = alternate("throughput", args, rounds, baseline)
         report["throughput"] = summarize(runs)
     if "2" in wanted:
-        args = ["--pairs", "100", "--rate", "1000", "--duration", "3" if quick else "10",
+        args = ["--pairs", "100", "--rate", str(opts.latency_rate), "--duration", "3" if quick else "10",
                 "--warmup", "1" if quick else "3"]
         runs = alternate("latency", args, rounds, baseline)
         report["latency"] = summarize(runs)

@@ -87,6 +87,8 @@ function call(link, event, payload) {
   });
 }
 
+// A send's ack: a Chat when it opened the chat (newSentChat), else the Message.
+const chatOf = (data) => data.chatId || data.id;
 const pick = (set) => { const all = [...set]; return all[Math.floor(Math.random() * all.length)]; };
 
 async function act(user, until) {
@@ -99,7 +101,7 @@ async function act(user, until) {
     if (roll < 0.45) {
       const env = await call(link, 'sendMessage', chatId ? { chatId, text: `soak ${done.sendMessage}` }
         : { recipientId: user.peers[0], productId: `soak-${user.id}`, text: 'hello' });
-      if (env && env.error === false && env.data && !chatId) user.chats.add(env.data.id);
+      if (env && env.error === false && env.data && !chatId) user.chats.add(chatOf(env.data));
       done.sendMessage += 1;
     } else if (!chatId) {
       continue;
@@ -140,7 +142,7 @@ async function main() {
     for (const vendor of u.peers) {
       const env = await call(u.link, 'sendMessage', { recipientId: vendor, productId: `soak-${vendor}`,
         text: 'is this still available?' });
-      if (env && env.error === false && env.data) u.chats.add(env.data.id);
+      if (env && env.error === false && env.data) u.chats.add(chatOf(env.data));
     }
   }));
   for (const u of users.filter((x) => x.type === 'vendor')) {

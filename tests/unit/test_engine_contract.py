@@ -190,3 +190,11 @@ def test_a_text_frame_written_directly_is_the_one_websockets_writes():
     from websockets.protocol import Protocol
     assert "self.extensions" in _source(Protocol.__init__)
     assert "expect_continuation_frame" in _source(Protocol.send_text)
+
+
+def test_python_socketio_keeps_the_handshake_environ_where_the_server_trims_it():
+    """``ChatSocketServer._handle_eio_connect`` replaces the stored environ by the keys the
+    connect handlers read; the library must store it there and read it only from there."""
+    assert _params(socketio.AsyncServer._handle_eio_connect) == ["self", "eio_sid", "environ"]
+    assert "self.environ[eio_sid] = environ" in _source(socketio.AsyncServer._handle_eio_connect)
+    assert "self.environ[eio_sid]" in _source(socketio.AsyncServer._handle_connect)

@@ -94,9 +94,7 @@ class DirectEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             return 0
         skip = skip_sid if isinstance(skip_sid, list) else (skip_sid,)
         part = eio_packet.Packet(eio_packet.MESSAGE, text)
-        # Collected first: a disconnect during the sends must not change the rooms we walk.
-        targets = [(sid, eio_sid) for sid, eio_sid in self.get_participants(namespace, rooms)
-                   if sid not in skip]
+        targets = self._targets(namespace, rooms, skip)
         send_now = getattr(self.server.eio, "send_now", None)  # ChatEngineServer's
         written: set[str] = set()
         for sid, eio_sid in targets:
@@ -118,6 +116,26 @@ class DirectEmitManager(socketio.AsyncManager):  # type: ignore[misc]
                 if members is not None and not written.isdisjoint(members._fwdm):
                     self._confirm(room, message_id)
         return len(targets)
+
+    def _targets(self, namespace: str, rooms: Any, skip: Any) -> list[tuple[str, str]]:
+        """``get_participants`` without its copy of every room: each socket once, in room
+        order. Collected first: a disconnect during the sends must not change the rooms
+        being walked."""
+        ns = self.rooms[namespace]
+        names = (rooms,) if rooms is None or isinstance(rooms, str) else rooms
+        targets: list[tuple[str, str]] = []
+        seen: set[str] | None = set() if len(names) > 1 else None
+        for name in names:
+            members = ns.get(name)
+            if members is None:
+                continue
+            for sid, eio_sid in members._fwdm.items():
+                if sid in skip or (seen is not None and sid in seen):
+                    continue
+                if seen is not None:
+                    seen.add(sid)
+                targets.append((sid, eio_sid))
+        return targets
 
     def _open(self, sid: str, eio_sid: str, namespace: str) -> bool:
         """Whether a write to this socket is a delivery: it is neither disconnecting (its

@@ -34,6 +34,10 @@ class PayloadError(Exception):
         self.errors = errors
 
 
+SNAPSHOT_KEYS = frozenset({"productName", "productImageUrl", "productPrice", "storeName",
+                           "storeLogoUrl", "customerName", "customerProfilePic"})
+
+
 class Fields:
     """Reads typed fields from one payload, collecting every error before raising."""
 
@@ -45,6 +49,10 @@ class Fields:
             self.errors.append({"field": "payload", "message": "must be a JSON object"})
             data = {}
         self._data: dict[str, Any] = data
+
+    def has_any(self, names: frozenset[str]) -> bool:
+        """Whether the payload names any of these fields (null counts as absent)."""
+        return any(self._data.get(name) is not None for name in names & self._data.keys())
 
     def _fail(self, name: str, message: str) -> None:
         self.errors.append({"field": name, "message": message})
@@ -146,19 +154,21 @@ def parse_send_message(caller: Caller, data: Any) -> SendMessage:
     text = f.string("text")
     images = f.string_list("messageImages")
     client_message_id = f.string("clientMessageId")
-    snapshot = ProductSnapshot(
-        product_name=f.string("productName"),
-        product_image_url=f.string("productImageUrl"),
-        product_price=f.price("productPrice"),
-        store_name=f.string("storeName"),
-        store_logo_url=f.string("storeLogoUrl"),
-        customer_name=f.string("customerName"),
-        customer_profile_pic=f.string("customerProfilePic"),
-    )
+    snapshot = None
+    if f.has_any(SNAPSHOT_KEYS):  # most sends carry none: no snapshot built and tested
+        snapshot = ProductSnapshot(
+            product_name=f.string("productName"),
+            product_image_url=f.string("productImageUrl"),
+            product_price=f.price("productPrice"),
+            store_name=f.string("storeName"),
+            store_logo_url=f.string("storeLogoUrl"),
+            customer_name=f.string("customerName"),
+            customer_profile_pic=f.string("customerProfilePic"),
+        )
     f.done()
     return SendMessage(
         caller, ref, text=text, images=images, client_message_id=client_message_id,
-        snapshot=None if snapshot.is_empty() else snapshot,
+        snapshot=None if snapshot is None or snapshot.is_empty() else snapshot,
     )
 
 

@@ -30,6 +30,8 @@ from chat_server.entrypoints.socketio.engine import ChatEngineServer
 
 logger = logging.getLogger("chat_server.socketio")
 
+# What the connect handlers read of the handshake request (entrypoints/auth.find_token).
+CONNECT_ENVIRON = ("HTTP_TOKEN", "HTTP_AUTHORIZATION")
 EventSink = Callable[[str, str, str, int | None, str, list[Any]], Awaitable[None]]
 ConnectSink = Callable[[str, str], Awaitable[None]]
 
@@ -81,6 +83,15 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         await self._send_packet(
             eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=ack_id, data=[data])
         )
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        """Keeps, for the namespaces' CONNECTs, only what their handler reads of the
+        handshake request (``auth.find_token``): the full environ (every header, the ASGI
+        scope ...) stayed in memory for the session's lifetime, a few KB per connection."""
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        if eio_sid in self.environ:
+            self.environ[eio_sid] = {k: environ[k] for k in CONNECT_ENVIRON if k in environ}
+        return result
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
