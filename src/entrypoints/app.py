@@ -47,6 +47,7 @@ class ChatApp:
         self.settings = settings
         self.container = container
         self._reaper: asyncio.Task[None] | None = None
+        self._webhooks: asyncio.Task[None] | None = None
         self._asgi: Any = None
 
     @property
@@ -83,6 +84,9 @@ class ChatApp:
         self._asgi = socketio.ASGIApp(self.container.sio(), other_asgi_app=http)
         if self.settings.redis_url:
             self._reaper = asyncio.create_task(self._reap_forever(), name="presence-reaper")
+        dispatcher = await resolved(self.container.webhook_dispatcher())
+        if dispatcher is not None:
+            self._webhooks = asyncio.create_task(dispatcher.run_forever(), name="webhooks")
 
     async def _reap_forever(self) -> None:
         """Users of a server node that died go offline once their leases run out."""
@@ -106,6 +110,11 @@ class ChatApp:
                 await self._reaper
         if self._asgi is not None:
             await (await resolved(self.container.settler())).close()
+        if self._webhooks is not None:
+            dispatcher = await resolved(self.container.webhook_dispatcher())
+            if dispatcher is not None:
+                await dispatcher.stop()
+            await self._webhooks
         await self.container.coordination.stop()
         closed = self.container.shutdown_resources()
         if closed is not None:

@@ -28,6 +28,7 @@ from chat_server.adapters.memory.directory import (
     InMemoryProductRepository,
     InMemoryProfileRepository,
 )
+from chat_server.adapters.memory.outbox import InMemoryOutbox
 from chat_server.adapters.memory.reports import InMemoryReportRepository
 from chat_server.adapters.memory.unread import InMemoryUnreadCounters
 from chat_server.adapters.mongo import (
@@ -39,6 +40,7 @@ from chat_server.adapters.mongo import (
     prepare_mongo,
 )
 from chat_server.adapters.mongo.directory import MongoProductRepository, MongoProfileRepository
+from chat_server.adapters.mongo.outbox import MongoOutbox
 from chat_server.adapters.mongo.reports import MongoReportRepository
 from chat_server.adapters.mongo.unread import MongoUnreadCounters
 from chat_server.adapters.redis import (
@@ -49,7 +51,9 @@ from chat_server.adapters.redis import (
     create_redis,
 )
 from chat_server.adapters.system import ObjectIdGenerator, SystemClock
+from chat_server.adapters.webhooks.http import AiohttpWebhookSender, webhook_sender
 from chat_server.application.bus import EventPublisher
+from chat_server.application.outbox import Outbox
 from chat_server.application.ports import HealthProbe, RateKind, RateLimit
 from chat_server.application.use_cases import (
     ChatSessions,
@@ -74,6 +78,8 @@ from chat_server.application.use_cases.blocking import ReportUserHandler, SetBlo
 from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.application.use_cases.editing import EditMessageHandler
 from chat_server.application.use_cases.privacy import EraseUser, ExportUser
+from chat_server.application.use_cases.unread_notices import UnreadNotices
+from chat_server.application.webhooks import WebhookDispatcher
 from chat_server.domain.contact_filter import ContactFilter
 from chat_server.domain.model import UrlPolicy
 from chat_server.entrypoints.auth import TokenVerifier
@@ -88,6 +94,7 @@ from chat_server.entrypoints.socketio.notifier import SocketIONotifier
 from chat_server.entrypoints.socketio.presence_settling import OfflineSettler
 from chat_server.entrypoints.socketio.routes import UseCases, build_routes
 from chat_server.entrypoints.socketio.server import ChatSocketServer
+from chat_server.entrypoints.webhooks import UNREAD_CHECK, WebhookSubscriber, unread_check_handler
 
 
 async def _nothing_to_prepare() -> None:
@@ -102,6 +109,8 @@ class MemoryStorage(containers.DeclarativeContainer):
     messages = providers.Singleton(InMemoryMessageRepository)
     last_seen = providers.Singleton(InMemoryLastSeenRepository)
     reports = providers.Singleton(InMemoryReportRepository)
+    # Pending webhooks live in this process: a restart loses them (docs/webhooks.md).
+    outbox = providers.Singleton(InMemoryOutbox, max_pending=settings.provided.webhook_max_pending)
     profiles = providers.Singleton(InMemoryProfileRepository)
     products = providers.Singleton(InMemoryProductRepository)
     unread = providers.Singleton(InMemoryUnreadCounters)
@@ -129,6 +138,7 @@ class MongoStorage(containers.DeclarativeContainer):
     messages = providers.Singleton(MongoMessageRepository, db=database, timeout_s=timeout_s)
     last_seen = providers.Singleton(MongoLastSeenRepository, db=database, timeout_s=timeout_s)
     reports = providers.Singleton(MongoReportRepository, db=database, timeout_s=timeout_s)
+    outbox = providers.Singleton(MongoOutbox, db=database)
     profiles = providers.Singleton(MongoProfileRepository, db=database, timeout_s=timeout_s)
     products = providers.Singleton(MongoProductRepository, db=database, timeout_s=timeout_s)
     unread = providers.Singleton(MongoUnreadCounters, db=database, timeout_s=timeout_s)
@@ -212,6 +222,30 @@ class RedisCoordination(containers.DeclarativeContainer):
     stop = providers.Coroutine(_stop_redis, presence=presence)
 
 
+async def _webhook_sender(settings: Settings) -> AsyncIterator[AiohttpWebhookSender | None]:
+    if settings.webhook_url is None:
+        yield None
+        return
+    async for sender in webhook_sender(settings.webhook_timeout_s, settings.webhook_concurrency):
+        yield sender
+
+
+def _webhook_dispatcher(
+    settings: Settings, outbox: Outbox, sender: AiohttpWebhookSender | None, clock: SystemClock,
+    ids: ObjectIdGenerator, notices: UnreadNotices,
+) -> WebhookDispatcher | None:
+    if settings.webhook_url is None or settings.webhook_secret is None or sender is None:
+        return None
+    return WebhookDispatcher(
+        outbox, sender, clock, ids, url=settings.webhook_url, secret=settings.webhook_secret,
+        concurrency=settings.webhook_concurrency, poll_interval_s=settings.webhook_poll_s,
+        # Well above one delivery's timeout: a lease that runs out mid-request would make
+        # another node send the item too.
+        lease_s=max(5.0, 6 * settings.webhook_timeout_s),
+        handlers={UNREAD_CHECK: unread_check_handler(notices, clock)},
+    )
+
+
 def _socket_options(settings: Settings, client_manager: object) -> dict[str, object]:
     return {
         "client_manager": client_manager,
@@ -260,9 +294,22 @@ class Container(containers.DeclarativeContainer):
         issuer=settings.provided.jwt_issuer,
     )
 
-    # What the use cases produce reaches the outside through these, in this order.
+    # Webhooks (docs/webhooks.md): without CHAT_WEBHOOK_URL there is no dispatcher and the
+    # subscriber handles nothing.
+    webhook_sender = providers.Resource(_webhook_sender, settings=settings)
+    unread_notices = providers.Singleton(
+        UnreadNotices, chats=storage.chats, messages=storage.messages, presence=presence)
+    webhook_dispatcher = providers.Singleton(
+        _webhook_dispatcher, settings=settings, outbox=storage.outbox, sender=webhook_sender,
+        clock=clock, ids=ids, notices=unread_notices)
+    webhook_subscriber = providers.Singleton(
+        WebhookSubscriber, dispatcher=webhook_dispatcher, clock=clock,
+        unread_after_s=settings.provided.unread_notify_after_s)
+
+    # What the use cases produce reaches the outside through these, in this order: what must
+    # not be lost (the durable outbox) before what is live.
     socket_notifier = providers.Singleton(SocketIONotifier, sio=sio)
-    subscribers = providers.List(socket_notifier)
+    subscribers = providers.List(webhook_subscriber, socket_notifier)
     publisher = providers.Singleton(EventPublisher, subscribers=subscribers)
 
     chats, messages, last_seen = storage.chats, storage.messages, storage.last_seen
