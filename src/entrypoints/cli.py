@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_token(args))
             return 0
         settings = Settings.load(host=args.host, port=args.port)
+        _ = settings.media_signing_key  # serving needs one (RS256 has no secret to derive it)
     except ConfigError as exc:
         print(f"chat-server: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -15,6 +15,8 @@ import redis.asyncio as aioredis
 from dependency_injector import containers, providers
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from chat_server.adapters.media.fs import FsMediaStore
+from chat_server.adapters.media.pillow import open_pillow_processor
 from chat_server.adapters.memory import (
     InMemoryChatRepository,
     InMemoryHealthProbe,
@@ -24,6 +26,7 @@ from chat_server.adapters.memory import (
     InMemoryRateLimiter,
     InMemoryTypingThrottle,
 )
+from chat_server.adapters.memory.attachments import InMemoryAttachmentRepository
 from chat_server.adapters.memory.directory import (
     InMemoryProductRepository,
     InMemoryProfileRepository,
@@ -39,7 +42,9 @@ from chat_server.adapters.mongo import (
     create_mongo_client,
     prepare_mongo,
 )
+from chat_server.adapters.mongo.attachments import MongoAttachmentRepository
 from chat_server.adapters.mongo.directory import MongoProductRepository, MongoProfileRepository
+from chat_server.adapters.mongo.gridfs import GridFSMediaStore
 from chat_server.adapters.mongo.outbox import MongoOutbox
 from chat_server.adapters.mongo.reports import MongoReportRepository
 from chat_server.adapters.mongo.unread import MongoUnreadCounters
@@ -51,10 +56,17 @@ from chat_server.adapters.redis import (
     create_redis,
 )
 from chat_server.adapters.system import ObjectIdGenerator, SystemClock
+from chat_server.adapters.system.media_signing import HmacMediaSigner
 from chat_server.adapters.webhooks.http import AiohttpWebhookSender, webhook_sender
 from chat_server.application.bus import EventPublisher
 from chat_server.application.outbox import Outbox
 from chat_server.application.ports import HealthProbe, RateKind, RateLimit
+from chat_server.application.uploads import (
+    DeleteAttachmentsHandler,
+    ReadAttachmentHandler,
+    SweepUnattachedHandler,
+    UploadAttachmentHandler,
+)
 from chat_server.application.use_cases import (
     ChatSessions,
     CheckOnlinePresenceHandler,
@@ -85,6 +97,7 @@ from chat_server.domain.model import UrlPolicy
 from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.http.api.common import ApiKeys
 from chat_server.entrypoints.http.api.server import ServerApi
+from chat_server.entrypoints.http.media_urls import MediaUrls
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio.dispatch import Dispatcher
 from chat_server.entrypoints.socketio.gateway import Gateway
@@ -109,6 +122,8 @@ class MemoryStorage(containers.DeclarativeContainer):
     messages = providers.Singleton(InMemoryMessageRepository)
     last_seen = providers.Singleton(InMemoryLastSeenRepository)
     reports = providers.Singleton(InMemoryReportRepository)
+    attachments = providers.Singleton(InMemoryAttachmentRepository)
+    media_store = providers.Singleton(FsMediaStore, root=settings.provided.media_dir)
     # Pending webhooks live in this process: a restart loses them (docs/webhooks.md).
     outbox = providers.Singleton(InMemoryOutbox, max_pending=settings.provided.webhook_max_pending)
     profiles = providers.Singleton(InMemoryProfileRepository)
@@ -139,6 +154,13 @@ class MongoStorage(containers.DeclarativeContainer):
     last_seen = providers.Singleton(MongoLastSeenRepository, db=database, timeout_s=timeout_s)
     reports = providers.Singleton(MongoReportRepository, db=database, timeout_s=timeout_s)
     outbox = providers.Singleton(MongoOutbox, db=database)
+    attachments = providers.Singleton(MongoAttachmentRepository, db=database,
+                                      timeout_s=timeout_s)
+    media_store = providers.Selector(
+        settings.provided.media_storage,
+        fs=providers.Singleton(FsMediaStore, root=settings.provided.media_dir),
+        gridfs=providers.Singleton(GridFSMediaStore, db=database),
+    )
     profiles = providers.Singleton(MongoProfileRepository, db=database, timeout_s=timeout_s)
     products = providers.Singleton(MongoProductRepository, db=database, timeout_s=timeout_s)
     unread = providers.Singleton(MongoUnreadCounters, db=database, timeout_s=timeout_s)
@@ -314,6 +336,8 @@ class Container(containers.DeclarativeContainer):
 
     chats, messages, last_seen = storage.chats, storage.messages, storage.last_seen
     counters = storage.unread
+    delete_attachments = providers.Singleton(DeleteAttachmentsHandler, store=storage.media_store,
+                                             attachments=storage.attachments)
     contact_filter = providers.Singleton(
         ContactFilter, mode=settings.provided.contact_filter,
         allowed_domains=settings.provided.contact_allowed_domains)
@@ -329,13 +353,15 @@ class Container(containers.DeclarativeContainer):
             SendMessageHandler, chats=chats, messages=messages, presence=presence,
             clock=clock, ids=ids, counters=counters, display=display, limiter=limiter,
             urls=providers.Callable(_url_policy, settings), contact_filter=contact_filter,
+            attachments=storage.attachments,
         ),
         join_chat=providers.Singleton(
             JoinChatHandler, chats=chats, messages=messages, marker=read_marker, display=display
         ),
         mark_as_read=providers.Singleton(MarkAsReadHandler, chats=chats, marker=read_marker),
         delete_message=providers.Singleton(
-            DeleteMessageHandler, chats=chats, messages=messages, clock=clock, counters=counters
+            DeleteMessageHandler, chats=chats, messages=messages, clock=clock, counters=counters,
+            delete_attachments=delete_attachments,
         ),
         signal_typing=providers.Singleton(
             SignalTypingHandler, chats=chats, throttle=coordination.typing_throttle
@@ -362,6 +388,25 @@ class Container(containers.DeclarativeContainer):
             clock=clock, ids=ids,
         ),
     )
+    # Attachments (docs/attachments.md): images processed in a bounded pool of processes.
+    media_processor = providers.Resource(
+        open_pillow_processor, limits=settings.provided.media_limits,
+        workers=settings.provided.media_workers, max_waiting=settings.provided.media_queue)
+    media_signer = providers.Singleton(HmacMediaSigner, key=settings.provided.media_signing_key,
+                                       ttl_s=settings.provided.media_url_ttl_s)
+    media_urls = providers.Singleton(MediaUrls, signer=media_signer,
+                                     base_url=settings.provided.media_base_url)
+    upload_attachment = providers.Singleton(
+        UploadAttachmentHandler, processor=media_processor, store=storage.media_store,
+        attachments=storage.attachments, limiter=limiter, clock=clock, ids=ids,
+        limits=settings.provided.media_limits)
+    read_attachment = providers.Singleton(ReadAttachmentHandler, signer=media_signer,
+                                          store=storage.media_store,
+                                          attachments=storage.attachments)
+    sweep_unattached = providers.Singleton(
+        SweepUnattachedHandler, store=storage.media_store, attachments=storage.attachments,
+        clock=clock, ttl_s=settings.provided.media_unattached_ttl_s)
+
     # The server API (SERVER_API.md): the backend's use cases, through the same publisher.
     urls = providers.Callable(_url_policy, settings)
     server_api = providers.Singleton(
@@ -386,7 +431,8 @@ class Container(containers.DeclarativeContainer):
                                    display=display),
         erase=providers.Singleton(EraseUser, chats=chats, messages=messages,
                                   profiles=storage.profiles, last_seen=last_seen,
-                                  counters=counters, clock=clock),
+                                  counters=counters, clock=clock,
+                                  delete_attachments=delete_attachments),
     )
     dispatcher = providers.Singleton(
         Dispatcher, sio=sio, routes=providers.Callable(build_routes, use_cases),

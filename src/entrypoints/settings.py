@@ -348,7 +348,7 @@ class Settings:
             burst = _int(burst_name, get(burst_name, burst_default) or burst_default, 1, 10**9)
             return None if rate is None else RateLimit(rate, burst)
 
-        media = _media_settings(get, storage)
+        media = _media_settings(get, storage, redis_url)
         jwt_secret = secrets.token_urlsafe(32) if dev_mode else secret
         media_secret_value = get("CHAT_MEDIA_SECRET")
         if media_secret_value is not None and len(media_secret_value) < MEDIA_SECRET_MIN_CHARS:
@@ -471,17 +471,25 @@ def _abuse_settings(
     }
 
 
-def _media_settings(get: Callable[[str, str], str | None], storage: str) -> dict[str, Any]:
-    """The ``CHAT_MEDIA_*`` settings, checked (docs/attachments.md has the table)."""
+def _media_settings(
+    get: Callable[[str, str], str | None], storage: str, redis_url: str | None
+) -> dict[str, Any]:
+    """The ``CHAT_MEDIA_*`` settings, checked (docs/attachments.md has the table). With
+    several nodes (``CHAT_REDIS_URL``) media default to GridFS: files under one node's
+    directory would be missing on the others."""
     def number(name: str, default: str, low: int, high: int) -> int:
         return _int(name, get(name, default) or default, low, high)
 
-    media_storage = (get("CHAT_MEDIA_STORAGE", "fs") or "fs").strip().lower()
+    default = "gridfs" if redis_url else "fs"
+    media_storage = (get("CHAT_MEDIA_STORAGE", default) or default).strip().lower()
     if media_storage not in MEDIA_STORAGES:
         raise ConfigError(
             f"CHAT_MEDIA_STORAGE={media_storage!r}: expected one of {', '.join(MEDIA_STORAGES)}")
     if media_storage == "gridfs" and storage != "mongo":
         raise ConfigError("CHAT_MEDIA_STORAGE=gridfs needs CHAT_STORAGE=mongo")
+    if media_storage == "fs" and redis_url:
+        raise ConfigError("CHAT_MEDIA_STORAGE=fs serves one node, but CHAT_REDIS_URL is set: "
+                          "use CHAT_MEDIA_STORAGE=gridfs so every node reads every upload")
     base_url = (get("CHAT_MEDIA_BASE_URL", "") or "").rstrip("/")
     if base_url and not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", base_url):
         raise ConfigError(f"CHAT_MEDIA_BASE_URL={base_url!r}: expected http(s)://host[/path]")

@@ -9,8 +9,13 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 SECRET = "cli-tests-secret-0123456789-abcdefgh"
+PUBLIC_PEM = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(
+).public_bytes(serialization.Encoding.PEM,
+               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def run(*args: str, timeout: float = 20, **env: str) -> subprocess.CompletedProcess[str]:
@@ -31,6 +36,11 @@ def run(*args: str, timeout: float = 20, **env: str) -> subprocess.CompletedProc
       "CHAT_JWT_ALGORITHMS": "RS256"}, [], "CHAT_JWT_PUBLIC_KEY"),
     ({"CHAT_SEND_RATE": "fast", "CHAT_JWT_SECRET": SECRET}, [], "CHAT_SEND_RATE"),
     ({}, ["--host", "0.0.0.0"], "development mode"),
+    # RS256 has no shared secret to derive the media URL key from.
+    ({"CHAT_JWT_PUBLIC_KEY": PUBLIC_PEM, "CHAT_JWT_ALGORITHMS": "RS256"}, [],
+     "CHAT_MEDIA_SECRET"),
+    ({"CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo", "CHAT_REDIS_URL": "redis://x:1/0",
+      "CHAT_MEDIA_STORAGE": "fs"}, [], "CHAT_MEDIA_STORAGE=gridfs"),
 ])
 def test_a_bad_configuration_stops_with_one_clear_line(env: dict[str, str], args: list[str],
                                                         says: str):
@@ -53,8 +63,6 @@ def test_token_prints_a_jwt_signed_with_the_configured_secret():
 def test_token_refuses_without_a_secret_and_asymmetric_needs_a_private_key(tmp_path: Path):
     result = run("token", "--type", "customer", "--id", "2")
     assert result.returncode == 2 and "CHAT_JWT_SECRET" in result.stderr
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = tmp_path / "private.pem"

@@ -129,3 +129,13 @@ def test_a_signature_binds_id_variant_viewer_and_expiry():
 def test_malformed_media_queries_are_refused(query: dict[str, str]):
     with pytest.raises(BadMediaQuery):
         parse_media_query(query)
+
+
+def test_several_nodes_keep_media_in_gridfs_and_refuse_files_on_one_node():
+    nodes = {"CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo",
+             "CHAT_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert Settings.load(nodes).media_storage == "gridfs"
+    assert Settings.load({"CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo"}
+                         ).media_storage == "fs"
+    with pytest.raises(ConfigError, match="CHAT_MEDIA_STORAGE=gridfs"):
+        Settings.load(nodes | {"CHAT_MEDIA_STORAGE": "fs"})

@@ -145,6 +145,7 @@ def parse_send_message(caller: Caller, data: Any) -> SendMessage:
     ref = f.chat_ref()
     text = f.string("text")
     images = f.string_list("messageImages")
+    attachments = f.string_list("attachments")
     client_message_id = f.string("clientMessageId")
     snapshot = ProductSnapshot(
         product_name=f.string("productName"),
@@ -158,7 +159,7 @@ def parse_send_message(caller: Caller, data: Any) -> SendMessage:
     f.done()
     return SendMessage(
         caller, ref, text=text, images=images, client_message_id=client_message_id,
-        snapshot=None if snapshot.is_empty() else snapshot,
+        snapshot=None if snapshot.is_empty() else snapshot, attachment_ids=tuple(attachments or ()),
     )
 
 
