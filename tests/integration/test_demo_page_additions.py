@@ -223,6 +223,9 @@ def _block_and_report(page: Page) -> None:
     expect(vendor.locator("[data-ref=blockState]")).to_have_text(
         "Customer 1 has blocked you: you cannot write in this chat.")
     expect(composer(vendor)).to_have_attribute("placeholder", "You cannot message this user")
+    # The blocked side no longer sees the blocker's presence (the server says offline).
+    expect(vendor.locator("[data-ref=presence]")).to_have_attribute("data-state", "offline")
+    expect(customer.locator("[data-ref=presence]")).to_have_attribute("data-state", "online")
 
     # The vendor's send is refused with a 403 notice; the text is given back.
     composer(vendor).fill("Let me make you an offer")
@@ -238,6 +241,7 @@ def _block_and_report(page: Page) -> None:
     customer.get_by_role("button", name="Unblock Vendor 1").click()
     for pane in (customer, vendor):
         expect(pane.locator("[data-ref=blockState]")).to_be_hidden()
+    expect(vendor.locator("[data-ref=presence]")).to_have_attribute("data-state", "online")
     composer(vendor).press("Enter")
     expect(customer.locator("li.message.theirs", has_text="make you an offer")).to_be_visible()
 

@@ -291,10 +291,17 @@ export class Pane {
       case "messageEdited":
         this.store.applyEdit(data);
         break;
-      case "chatUpdated":
+      case "chatUpdated": {
         // A block, a trusted profile or product: the Chat as this user sees it.
-        if (data?.id && this.store.chats.has(data.id)) this.store.upsertChat(data);
+        const chat = this.store.chats.get(data?.id);
+        if (!chat) break;
+        const blockedBefore = Boolean(chat.blockedBy);
+        this.store.upsertChat(data);
+        // The blocked side gets no presence events about the blocker any more: ask again
+        // (the server then says offline), and again once unblocked.
+        if (Boolean(chat.blockedBy) !== blockedBefore) this.#checkPresence(this.store.partnerOf(chat));
         break;
+      }
       case "userTyping":
         this.#onPartnerTyping(data, true);
         break;
