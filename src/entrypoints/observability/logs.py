@@ -8,13 +8,15 @@ record for another purpose never reaches the output.
 
 What never reaches the output: tokens and message texts (no logger call is given either),
 and query strings. uvicorn logs every WebSocket handshake with its path and query string,
-and a client may put its token there (``?token=`` is accepted, see ``auth.find_token``):
-``HideQueryStrings`` cuts them off every record of uvicorn's loggers.
+and a client may put its token there (``?token=``: the server never reads it, see
+``auth.find_token``, but clients do it): ``HideQueryStrings`` cuts query strings off every
+record of uvicorn's loggers.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,7 @@ import orjson
 
 from chat_server.entrypoints.socketio.connection import Connection
 
+_WEBSOCKETS_PACKAGE = f"{os.sep}websockets{os.sep}"
 FIELDS = ("event", "status", "duration_ms", "sid", "method", "path")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -55,10 +58,14 @@ def strip_query(value: str) -> str:
 
 class HideQueryStrings(logging.Filter):
     """Removes query strings from the records of uvicorn's loggers (their arguments are
-    the client address and the path with its query string)."""
+    the client address and the path with its query string), and drops the debug records
+    of the websockets library, which uvicorn hands its logger: they dump request lines,
+    headers (``Authorization``) and frames (tokens, message texts)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("uvicorn"):
+            if record.levelno < logging.INFO and _WEBSOCKETS_PACKAGE in record.pathname:
+                return False
             if isinstance(record.args, tuple):
                 record.args = tuple(strip_query(a) if isinstance(a, str) else a
                                     for a in record.args)
