@@ -79,6 +79,7 @@ async def test_sigterm_loses_no_acknowledged_message_and_leaves_nothing_half_don
     acked: dict[str, str] = {}  # clientMessageId -> the id its 200 ack carried
     attempts: dict[str, list[str]] = {}  # clientMessageId -> outcome of each attempt
     after_restart = asyncio.Event()
+    enough = asyncio.Event()  # 15 acknowledged: time for SIGTERM
     stop = asyncio.Event()
 
     async def loop() -> None:
@@ -93,6 +94,8 @@ async def test_sigterm_loses_no_acknowledged_message_and_leaves_nothing_half_don
                 attempts.setdefault(cmid, []).append(outcome)
                 if ack is not None and ack["statusCode"] == 200:
                     acked[cmid] = ack["data"]["id"]
+                    if len(acked) >= 15:
+                        enough.set()
                     break
             if after_restart.is_set() and sender.sessions >= 2 and len(acked) >= before + 10:
                 stop.set()  # ten more acknowledged by the second process
@@ -100,8 +103,7 @@ async def test_sigterm_loses_no_acknowledged_message_and_leaves_nothing_half_don
     before = 0
     sending = asyncio.create_task(loop())
     try:
-        while len(acked) < 15:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(enough.wait(), 30)
         before = len(acked)
         assert first.process is not None
         started = time.monotonic()

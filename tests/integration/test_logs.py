@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import urllib.request
 from pathlib import Path
 
 import socketio
-from service_support import SECRET, Server, make_token, new_id
+from service_support import SECRET, Server, http_json, make_token, new_id
 
 TEXT = "a message text that must never be logged"
 
@@ -37,8 +36,8 @@ async def test_json_logs_are_one_object_per_line_without_tokens_or_texts(tmp_pat
         refused = await clients[0].call("getMessages", {"chatId": 1}, namespace="/chat",
                                         timeout=5)
         assert refused["statusCode"] == 400
-        with urllib.request.urlopen(f"{server.url}/readyz?token={tokens[0]}", timeout=5) as r:
-            assert r.status == 200
+        ready = await asyncio.to_thread(http_json, f"{server.url}/readyz?token={tokens[0]}")
+        assert ready[0] == 200
         for sio in clients:
             await sio.disconnect()
     finally:
