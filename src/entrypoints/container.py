@@ -387,13 +387,15 @@ def build_container(settings: Settings) -> Container:
     )
     storage = storage_container(settings=settings)
     metrics = ServiceMetrics() if settings.metrics else None
-    if metrics is not None:
+    if metrics is not None and settings.storage in TIMED_STORAGES:
         _time_storage(storage, metrics)
     return Container(settings=settings, storage=storage, coordination=coordination,
                      metrics=metrics)
 
 
-# The storage providers whose calls are timed (chat_storage_operation_duration_seconds).
+# The storage providers whose calls are timed (chat_storage_operation_duration_seconds), on
+# the storages that do I/O: an in-memory call takes less than timing it would cost.
+TIMED_STORAGES = ("mongo",)
 TIMED_REPOSITORIES = ("chats", "messages", "last_seen", "unread", "reports", "profiles",
                       "products")
 
