@@ -6,6 +6,12 @@ Alternating short blocks puts both under the same spells of a noisy machine; wha
 leaves out (Engine.IO, WebSocket frames) the metrics do not touch either.
 
     python benchmarks/metrics_micro.py [--blocks 60] [--sends 300]
+
+Instructions rather than CPU time, which no noise moves (valgrind; the difference between
+two runs is the cost of the extra sends):
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        python benchmarks/metrics_micro.py --single on --sends 1200     # and 200, and off
 """
 
 from __future__ import annotations
@@ -52,7 +58,14 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--blocks", type=int, default=60)
     parser.add_argument("--sends", type=int, default=300)
+    parser.add_argument("--single", choices=["on", "off"],
+                        help="one app only, --sends sends, no timing (for valgrind)")
     opts = parser.parse_args()
+    if opts.single:
+        app, dispatcher, conn = await started(opts.single == "on")
+        await block_us(dispatcher, conn, opts.sends)
+        await app.shutdown()
+        return
     apps = {metrics: await started(metrics) for metrics in (False, True)}
     for _, dispatcher, conn in apps.values():  # warm up: the chat exists, caches are filled
         await block_us(dispatcher, conn, opts.sends)

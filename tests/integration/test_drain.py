@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import socketio
 from service_support import SECRET, Server, make_token, new_id
 
@@ -33,8 +34,8 @@ def node(mongo_url: str, database: str, log: Path, port: int | None = None) -> S
 class Sender:
     """A python-socketio client that reconnects by itself, as apps run it."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
+    def __init__(self, url: str, token: str, transport: str) -> None:
+        self.url, self.token, self.transport = url, token, transport
         self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.1,
                                         reconnection_delay_max=0.5, randomization_factor=0)
         self.open = asyncio.Event()  # the /chat session is open (its userChats arrived)
@@ -49,7 +50,7 @@ class Sender:
 
     async def connect(self) -> None:
         await self.sio.connect(self.url, namespaces=["/presence", "/chat"],
-                               auth={"token": self.token}, transports=["websocket"])
+                               auth={"token": self.token}, transports=[self.transport])
         await asyncio.wait_for(self.open.wait(), 10)
 
     async def send(self, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -64,12 +65,13 @@ class Sender:
         return ack
 
 
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_sigterm_loses_no_acknowledged_message_and_leaves_nothing_half_done(
-        mongo_url: str, tmp_path: Path):
+        transport: str, mongo_url: str, tmp_path: Path):
     database = f"drain_{new_id()}"
     first = node(mongo_url, database, tmp_path / "first.log").start()
     customer, vendor_id = new_id(), new_id()
-    sender = Sender(first.url, make_token("customer", customer))
+    sender = Sender(first.url, make_token("customer", customer), transport)
     await sender.connect()
     opened = await sender.send({"recipientId": vendor_id, "productId": "sku", "text": "opening",
                                 "clientMessageId": "open"})
