@@ -9,16 +9,19 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 import socketio
-from service_support import SECRET, Server, http_json, make_token, new_id
+from service_support import SECRET, Server, http_json, make_token, new_id, storage_env
 
 TEXT = "a message text that must never be logged"
 
 
-async def test_json_logs_are_one_object_per_line_without_tokens_or_texts(tmp_path: Path):
+@pytest.mark.parametrize("storage", ["memory", "mongo"])
+async def test_json_logs_are_one_object_per_line_without_tokens_or_texts(
+        storage: str, request: pytest.FixtureRequest, tmp_path: Path):
     server = Server({"CHAT_JWT_SECRET": SECRET, "CHAT_LOG_FORMAT": "json",
-                     "CHAT_LOG_LEVEL": "debug", "CHAT_ACCESS_LOG": "1"},
-                    tmp_path / "server.log").start()
+                     "CHAT_LOG_LEVEL": "debug", "CHAT_ACCESS_LOG": "1",
+                     **storage_env(storage, request)}, tmp_path / "server.log").start()
     customer, vendor = new_id(), new_id()
     tokens = [make_token("customer", customer), make_token("vendor", vendor)]
     try:

@@ -6,7 +6,8 @@ session id), ``method`` and ``path`` (the access log), and ``exc`` (a traceback)
 pass those as ``extra={...}``; nothing else of a record is written, so a value put on a
 record for another purpose never reaches the output.
 
-What never reaches the output: tokens and message texts (no logger call is given either),
+What never reaches the output: tokens and message texts (no logger call is given either,
+and pymongo's command log, which holds the documents, stays off even at the debug level),
 and query strings. uvicorn logs every WebSocket handshake with its path and query string,
 and a client may put its token there (``?token=``: the server never reads it, see
 ``auth.find_token``, but clients do it): ``HideQueryStrings`` cuts query strings off every
@@ -90,6 +91,8 @@ def configure_logging(level: str, log_format: str) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers = []
         uvicorn_logger.propagate = True
+    # pymongo's command log (DEBUG) holds the documents written: message texts.
+    logging.getLogger("pymongo.command").setLevel(max(root.level, logging.INFO))
     # uvicorn's access log prints query strings: never on (see access.AccessLog).
     access = logging.getLogger("uvicorn.access")
     access.handlers = []
