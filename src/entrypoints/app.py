@@ -23,6 +23,12 @@ from chat_server.entrypoints.http.api.openapi import openapi_route
 from chat_server.entrypoints.http.api.server import server_api_routes
 from chat_server.entrypoints.http.app import create_http_app
 from chat_server.entrypoints.http.media import UploadRoutesConfig, media_routes
+from chat_server.entrypoints.http.metrics import metrics_route
+from chat_server.entrypoints.observability.sources import (
+    watch_drain,
+    watch_sockets,
+    watch_webhooks,
+)
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio import wire
 
@@ -92,12 +98,19 @@ class ChatApp:
             *await self._media_routes(verifier),
             openapi_route(),
         ]
+        metrics = self.container.metrics()
+        if metrics is not None:  # GET /metrics (CHAT_METRICS)
+            watch_sockets(metrics, self.container.sio(), await resolved(self.container.lifecycle()))
+            watch_drain(metrics, lambda: self.container.drain().draining)
+            api_routes.append(metrics_route(metrics))
         http = create_http_app(probe, self.settings.demo_page, dev_tokens, api_routes)
         self._asgi = socketio.ASGIApp(self.container.sio(), other_asgi_app=http)
         if self.settings.redis_url:
             self._reaper = asyncio.create_task(self._reap_forever(), name="presence-reaper")
         dispatcher = await resolved(self.container.webhook_dispatcher())
         if dispatcher is not None:
+            if metrics is not None:
+                watch_webhooks(metrics, dispatcher.stats)
             self._webhooks = asyncio.create_task(dispatcher.run_forever(), name="webhooks")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="media-sweep")
 
@@ -144,6 +157,13 @@ class ChatApp:
                 logger.warning("reaping expired presence: %s", exc)
             except Exception:  # the loop outlives any one failure
                 logger.exception("reaping expired presence failed")
+
+    async def drain(self, deadline: float) -> None:
+        """SIGTERM (``serving.ChatServer``): readiness off, new handshakes refused, every
+        Engine.IO session closed once its event in flight is answered, by ``deadline``
+        (``loop.time()``) at the latest; ``shutdown()`` then flushes and closes."""
+        if self._asgi is not None:
+            await self.container.drain().drain(self.container.sio(), deadline)
 
     async def shutdown(self) -> None:
         self._stopping = True

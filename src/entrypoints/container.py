@@ -98,8 +98,13 @@ from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.http.api.common import ApiKeys
 from chat_server.entrypoints.http.api.server import ServerApi
 from chat_server.entrypoints.http.media_urls import MediaUrls
+from chat_server.entrypoints.observability.logs import EventLog
+from chat_server.entrypoints.observability.metrics import ServiceMetrics
+from chat_server.entrypoints.observability.subscriber import MetricsSubscriber
+from chat_server.entrypoints.observability.timing import TimedRepository, metered_limiter
 from chat_server.entrypoints.settings import Settings
-from chat_server.entrypoints.socketio.dispatch import Dispatcher
+from chat_server.entrypoints.socketio.dispatch import Dispatcher, EventObserver
+from chat_server.entrypoints.socketio.draining import SessionDrain
 from chat_server.entrypoints.socketio.gateway import Gateway
 from chat_server.entrypoints.socketio.lifecycle import Lifecycle
 from chat_server.entrypoints.socketio.manager import ChatRedisManager, DirectEmitManager
@@ -291,17 +296,28 @@ def _socket_options(settings: Settings, client_manager: object) -> dict[str, obj
     }
 
 
+def _event_observers(settings: Settings, metrics: ServiceMetrics | None
+                     ) -> list[EventObserver]:
+    observers: list[EventObserver] = [] if metrics is None else [metrics]
+    if settings.log_level == "debug":
+        observers.append(EventLog())
+    return observers
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     storage = providers.DependenciesContainer()
     coordination = providers.DependenciesContainer()
+    # ServiceMetrics with CHAT_METRICS (the default), else None: see build_container.
+    metrics: providers.Object[ServiceMetrics | None] = providers.Object(None)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(ObjectIdGenerator)
     presence = coordination.presence
-    limiter = coordination.limiter
+    limiter = providers.Singleton(metered_limiter, coordination.limiter, metrics)
+    drain = providers.Singleton(SessionDrain)  # SIGTERM: readiness off, sessions closed
     health = providers.Singleton(
-        lambda *probes: AllReady(probes), storage.health, coordination.health
+        lambda *probes: AllReady(probes), storage.health, coordination.health, drain
     )
 
     sio = providers.Singleton(
@@ -331,7 +347,9 @@ class Container(containers.DeclarativeContainer):
     # What the use cases produce reaches the outside through these, in this order: what must
     # not be lost (the durable outbox) before what is live.
     socket_notifier = providers.Singleton(SocketIONotifier, sio=sio)
-    subscribers = providers.List(webhook_subscriber, socket_notifier)
+    subscribers = providers.List(
+        webhook_subscriber, socket_notifier,
+        providers.Singleton(MetricsSubscriber, metrics=metrics))
     publisher = providers.Singleton(EventPublisher, subscribers=subscribers)
 
     chats, messages, last_seen = storage.chats, storage.messages, storage.last_seen
@@ -438,6 +456,7 @@ class Container(containers.DeclarativeContainer):
         Dispatcher, sio=sio, routes=providers.Callable(build_routes, use_cases),
         limiter=limiter, publisher=publisher,
         request_cost_bytes=settings.provided.request_cost_bytes,
+        observers=providers.Callable(_event_observers, settings, metrics),
     )
     settler = providers.Singleton(
         OfflineSettler, tracker=use_cases.provided.presence, publisher=publisher,
@@ -448,7 +467,7 @@ class Container(containers.DeclarativeContainer):
         publisher=publisher, limiter=limiter, presence=presence, settler=settler,
         max_sockets_per_user=settings.provided.max_sockets_per_user,
     )
-    gateway = providers.Singleton(Gateway, sio=sio, lifecycle=lifecycle)
+    gateway = providers.Singleton(Gateway, sio=sio, lifecycle=lifecycle, drain=drain)
 
 
 def build_container(settings: Settings) -> Container:
@@ -460,8 +479,28 @@ def build_container(settings: Settings) -> Container:
         RedisCoordination(settings=settings) if settings.redis_url
         else LocalCoordination(settings=settings)
     )
-    return Container(settings=settings, storage=storage_container(settings=settings),
-                     coordination=coordination)
+    storage = storage_container(settings=settings)
+    metrics = ServiceMetrics() if settings.metrics else None
+    if metrics is not None and settings.storage in TIMED_STORAGES:
+        _time_storage(storage, metrics)
+    return Container(settings=settings, storage=storage, coordination=coordination,
+                     metrics=metrics)
+
+
+# The storage providers whose calls are timed (chat_storage_operation_duration_seconds), on
+# the storages that do I/O: an in-memory call takes less than timing it would cost.
+TIMED_STORAGES = ("mongo",)
+TIMED_REPOSITORIES = ("chats", "messages", "last_seen", "unread", "reports", "profiles",
+                      "products", "attachments", "outbox")
+
+
+def _time_storage(storage: containers.DeclarativeContainer, metrics: ServiceMetrics) -> None:
+    """Puts a ``TimedRepository`` in front of each repository the storage provides, before
+    the container sees them; nothing else knows."""
+    for name in TIMED_REPOSITORIES:
+        provider = getattr(storage, name, None)
+        if provider is not None:
+            setattr(storage, name, providers.Singleton(TimedRepository, provider, name, metrics))
 
 
 class AllReady:

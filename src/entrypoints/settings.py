@@ -243,6 +243,12 @@ class Settings:
     max_pending_sessions: int = 2000
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
+    # --- Operations (docs/deployment.md): metrics, logs, draining; parsed by _ops_settings.
+    metrics: bool = True  # GET /metrics (Prometheus text format)
+    log_format: str = "text"  # or "json": one object per line
+    access_log: bool = False  # one line per HTTP request / WebSocket, never a query string
+    drain_s: float = 10.0  # SIGTERM: how long in-flight events may take before sessions close
+    # --- end of operations
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -363,6 +369,7 @@ class Settings:
         return cls(
             **media,
             **_abuse_settings(get, limit),
+            **_ops_settings(get),
             upload_limit=limit("CHAT_UPLOAD_RATE", "20/1h", "CHAT_UPLOAD_BURST", "10"),
             media_secret=media_secret,
             host=host,
@@ -468,6 +475,23 @@ def _abuse_settings(
         "request_cost_bytes": _int(
             "CHAT_REQUEST_COST_BYTES", get("CHAT_REQUEST_COST_BYTES", "16384") or "16384",
             1024, 2**30),
+    }
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _ops_settings(get: Callable[[str, str], str | None]) -> dict[str, Any]:
+    """Operations: ``CHAT_METRICS``, ``CHAT_LOG_FORMAT``, ``CHAT_ACCESS_LOG``,
+    ``CHAT_DRAIN_S`` (docs/deployment.md)."""
+    log_format = (get("CHAT_LOG_FORMAT", "text") or "text").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"CHAT_LOG_FORMAT={log_format!r}: expected text or json")
+    return {
+        "metrics": _bool("CHAT_METRICS", get("CHAT_METRICS", "1") or "1"),
+        "log_format": log_format,
+        "access_log": _bool("CHAT_ACCESS_LOG", get("CHAT_ACCESS_LOG", "0") or "0"),
+        "drain_s": _float("CHAT_DRAIN_S", get("CHAT_DRAIN_S", "10") or "10", 0, 3600),
     }
 
 

@@ -1,8 +1,11 @@
-"""``chat-server`` as an operator runs it: one clear line for a bad configuration, tokens."""
+"""``chat-server`` as an operator runs it: one clear line for a bad configuration or a port
+in use, "serving" only once it listens, tokens."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +81,41 @@ def test_token_refuses_without_a_secret_and_asymmetric_needs_a_private_key(tmp_p
     claims = jwt.decode(result.stdout.strip(), public, algorithms=["RS256"],
                         options={"verify_sub": False})
     assert claims["sub"] == "2"
+
+
+def test_a_port_in_use_stops_the_start_with_one_line_and_status_4():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(CHAT_JWT_SECRET=SECRET, CHAT_PORT=str(port))
+    assert result.returncode == 4
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"chat-server: cannot listen on 127.0.0.1:{port}: address already in use "
+                     "(another process listens there: stop it, or set CHAT_PORT / --port)"]
+
+
+def test_serving_is_logged_once_the_port_accepts_connections(tmp_path: Path):
+    script = Path(sys.executable).with_name("chat-server")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([str(script)], env={**clean, "CHAT_JWT_SECRET": SECRET,
+                                                   "CHAT_PORT": str(port)},
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "serving" in line:
+                # Told as soon as it is printed: the socket listens already.
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                break
+        else:
+            pytest.fail("chat-server ended without serving")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)

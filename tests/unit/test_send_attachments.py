@@ -38,7 +38,7 @@ async def world() -> Any:
 
 
 async def test_a_message_takes_its_uploads_in_order_and_no_other_message_can(world: Any):
-    core, attachments, send, chat = world
+    _, attachments, send, chat = world
     first, second = upload(1), upload(2)
     for a in (first, second):
         await attachments.add(a)

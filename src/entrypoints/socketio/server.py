@@ -16,6 +16,7 @@ Three private methods of ``socketio.AsyncServer`` are overridden (the version is
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -49,6 +50,8 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(async_mode="asgi", json=StrictJson, async_handlers=False, **options)
         self._event_sink: EventSink | None = None
         self._connect_sink: ConnectSink | None = None
+        # Emits by server event name since start (read by the metrics; names are code's).
+        self.emitted: collections.Counter[str] = collections.Counter()
 
     def _engineio_server_class(self) -> type[ChatEngineServer]:
         return ChatEngineServer
@@ -56,6 +59,10 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
     def route(self, on_event: EventSink, after_connect: ConnectSink) -> None:
         self._event_sink = on_event
         self._connect_sink = after_connect
+
+    async def emit(self, event: str, *args: Any, **kwargs: Any) -> None:
+        self.emitted[event] += 1
+        await super().emit(event, *args, **kwargs)
 
     async def send_ack(self, eio_sid: str, namespace: str, ack_id: int, data: Any) -> None:
         await self._send_packet(
