@@ -185,3 +185,19 @@ async def test_the_backend_sends_a_users_upload_in_their_name_but_not_as_system(
     received = (await customer.next("receiveMessage"))["data"]
     assert signed_for(received["attachments"][0]["url"]) == f"customer:{customer.user_id}"
     assert (await fetch(server.url, received["attachments"][0]["url"]))[0] == 200
+
+
+async def test_erasing_a_user_deletes_their_uploads_sent_or_not(server: Any, connect: Any):
+    customer, vendor = await connect("customer"), await connect("vendor")
+    chat_id = await opened(customer, vendor)
+    sent = await uploaded(server, customer, corpus.jpeg(), "sent.jpg", "image/jpeg")
+    unsent = await uploaded(server, customer, corpus.minimal_pdf(), "draft.pdf",
+                            "application/pdf")
+    theirs = await uploaded(server, vendor, corpus.jpeg(), "vendor.jpg", "image/jpeg")
+    await customer.call("sendMessage", {"chatId": chat_id, "attachments": [sent["id"]]})
+    url = (await vendor.next("receiveMessage"))["data"]["attachments"][0]["url"]
+    status, body = await api(server.url, "DELETE", f"/api/v1/users/customer/{customer.user_id}")
+    assert status == 200, body
+    assert (await fetch(server.url, url))[0] == 404
+    assert (await fetch(server.url, unsent["url"]))[0] == 404
+    assert (await fetch(server.url, theirs["url"]))[0] == 200  # the counterpart's stay
