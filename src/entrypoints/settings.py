@@ -211,7 +211,7 @@ class Settings:
     media_base_url: str = ""  # "" -> media URLs are relative ("/media/...")
     upload_limit: RateLimit | None = RateLimit(20 / 3600, 10)
     # CHAT_MEDIA_SECRET, else derived from an HS* JWT secret; None with a public key only.
-    media_secret: bytes | None = None
+    media_secret: bytes | None = None  # None: derived from jwt_secret (HS256 only)
     # Bounds against abuse (docs/limits.md lists every one).
     new_chat_limit: RateLimit | None = RateLimit(10 / 3600, 10)
     connect_limit: RateLimit | None = RateLimit(0.5, 30)
@@ -266,10 +266,12 @@ class Settings:
     @property
     def media_signing_key(self) -> bytes:
         """Raises ``ConfigError`` when there is none: call it when wiring media at start."""
-        if self.media_secret is None:
-            raise ConfigError("CHAT_MEDIA_SECRET is required with CHAT_JWT_PUBLIC_KEY (at least "
-                              f"{MEDIA_SECRET_MIN_CHARS} characters, the same on every node)")
-        return self.media_secret
+        if self.media_secret is not None:
+            return self.media_secret
+        if self.jwt_secret is not None and self.jwt_public_key is None:
+            return derive_media_key(self.jwt_secret)
+        raise ConfigError("CHAT_MEDIA_SECRET is required with CHAT_JWT_PUBLIC_KEY (at least "
+                          f"{MEDIA_SECRET_MIN_CHARS} characters, the same on every node)")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: object) -> Settings:
@@ -360,11 +362,7 @@ class Settings:
         if media_secret_value is not None and len(media_secret_value) < MEDIA_SECRET_MIN_CHARS:
             raise ConfigError(
                 f"CHAT_MEDIA_SECRET is too short: use at least {MEDIA_SECRET_MIN_CHARS} characters")
-        media_secret = (
-            media_secret_value.encode() if media_secret_value is not None
-            else derive_media_key(jwt_secret) if jwt_secret is not None and public_key is None
-            else None
-        )
+        media_secret = media_secret_value.encode() if media_secret_value is not None else None
 
         return cls(
             **media,

@@ -75,6 +75,10 @@ def test_media_settings_defaults():
     assert Settings.load({"CHAT_JWT_SECRET": SECRET, "CHAT_UPLOAD_RATE": "off"}).upload_limit is None
 
 
+def test_settings_built_in_code_with_a_jwt_secret_derive_the_media_key_too():
+    assert Settings(jwt_secret=SECRET).media_signing_key == derive_media_key(SECRET)
+
+
 def test_a_media_secret_wins_and_rs256_requires_one():
     given = "m" * 32
     assert Settings.load({"CHAT_JWT_SECRET": SECRET, "CHAT_MEDIA_SECRET": given}

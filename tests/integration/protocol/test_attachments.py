@@ -88,6 +88,7 @@ async def test_an_offline_vendor_finds_the_attachment_signed_for_them_on_connect
     customer, vendor = await connect("customer"), await connect("vendor")
     chat_id = await opened(customer, vendor)
     await vendor.close()
+    await customer.next("userIsOffline")  # the server saw the vendor leave
     photo = await uploaded(server, customer, corpus.png_with_text(), "shot.png", "image/png")
     await customer.call("sendMessage", {"chatId": chat_id, "attachments": [photo["id"]]})
     back = await connect("vendor", vendor.user_id)
