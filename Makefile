@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip --disable-pip-version-check -q
+# setuptools tells, as a warning, that every editable install of a package whose folder has
+# another name (src/ installs as chat_server) is served by an import hook; nothing to act on.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip --disable-pip-version-check -q
 DEBIAN_TEST_PACKAGES := redis-server chromium fonts-liberation
 
 .PHONY: run test install install-test system-deps lint unit integration bench screenshot clean

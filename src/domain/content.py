@@ -124,7 +124,8 @@ class MessageContent:
 
     @classmethod
     def create(
-        cls, text: str | None, images: list[str] | None, urls: UrlPolicy | None = None
+        cls, text: str | None, images: list[str] | None, urls: UrlPolicy | None = None,
+        has_attachments: bool = False,
     ) -> MessageContent:
         urls = urls or UrlPolicy()
         errors = []
@@ -138,8 +139,8 @@ class MessageContent:
             errors.append(
                 FieldError("images", f"must be {urls.rule} of at most {MAX_URL_CHARS} characters")
             )
-        if not trimmed and not images:
-            errors.append(FieldError("text", "a message needs text or images"))
+        if not trimmed and not images and not has_attachments:
+            errors.append(FieldError("text", "a message needs text, images or attachments"))
         if errors:
             raise InvalidInput(errors)
         return cls(trimmed or None, tuple(images))

@@ -16,7 +16,7 @@ from datetime import datetime
 import attrs
 
 from chat_server.domain.errors import DomainError, FieldError, InvalidInput
-from chat_server.domain.model import UserRef
+from chat_server.domain.users import UserRef
 
 MAX_ATTACHMENTS_PER_MESSAGE = 10
 MAX_NAME_CHARS = 200

@@ -39,6 +39,7 @@ from chat_server.domain.errors import (
     NotAChatParticipant,
     NotYourMessage,
 )
+from chat_server.domain.media import Attachment
 from chat_server.domain.users import MAX_ID, UserRef, UserType, is_valid_user_id
 
 __all__ = [
@@ -98,6 +99,8 @@ class Message:
     edited_at: datetime | None = None
     # Contact details in the text were replaced by [hidden] (the contact-detail filter).
     masked: bool = False
+    # Uploads sent with it (their metadata, kept with the message: no lookup to show it).
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def read(self) -> bool:
@@ -132,7 +135,7 @@ class Message:
     def erased(self, at: datetime) -> Message:
         """Deleting keeps the row (seq stays taken) but erases what it said."""
         return attrs.evolve(self, text=None, images=(), deleted=True, updated_at=at,
-                            awaiting_delivery=False)
+                            awaiting_delivery=False, attachments=())
 
 
 def dedup_owner(sender: UserRef | None, chat_id: str) -> str:

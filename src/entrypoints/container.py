@@ -14,16 +14,20 @@ from typing import Any
 from dependency_injector import containers, providers
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from chat_server.adapters.media.fs import FsMediaStore
+from chat_server.adapters.media.pillow import open_pillow_processor
 from chat_server.adapters.memory import (
     InMemoryChatRepository,
     InMemoryHealthProbe,
     InMemoryLastSeenRepository,
     InMemoryMessageRepository,
 )
+from chat_server.adapters.memory.attachments import InMemoryAttachmentRepository
 from chat_server.adapters.memory.directory import (
     InMemoryProductRepository,
     InMemoryProfileRepository,
 )
+from chat_server.adapters.memory.outbox import InMemoryOutbox
 from chat_server.adapters.memory.reports import InMemoryReportRepository
 from chat_server.adapters.memory.unread import InMemoryUnreadCounters
 from chat_server.adapters.mongo import (
@@ -34,12 +38,24 @@ from chat_server.adapters.mongo import (
     create_mongo_client,
     prepare_mongo,
 )
+from chat_server.adapters.mongo.attachments import MongoAttachmentRepository
 from chat_server.adapters.mongo.directory import MongoProductRepository, MongoProfileRepository
+from chat_server.adapters.mongo.gridfs import GridFSMediaStore
+from chat_server.adapters.mongo.outbox import MongoOutbox
 from chat_server.adapters.mongo.reports import MongoReportRepository
 from chat_server.adapters.mongo.unread import MongoUnreadCounters
 from chat_server.adapters.system import ObjectIdGenerator, SystemClock
+from chat_server.adapters.system.media_signing import HmacMediaSigner
+from chat_server.adapters.webhooks.http import AiohttpWebhookSender, webhook_sender
 from chat_server.application.bus import EventPublisher
+from chat_server.application.outbox import Outbox
 from chat_server.application.ports import HealthProbe
+from chat_server.application.uploads import (
+    DeleteAttachmentsHandler,
+    ReadAttachmentHandler,
+    SweepUnattachedHandler,
+    UploadAttachmentHandler,
+)
 from chat_server.application.use_cases import (
     ChatSessions,
     CheckOnlinePresenceHandler,
@@ -64,21 +80,30 @@ from chat_server.application.use_cases.delivery import ConfirmDeliveriesHandler
 from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.application.use_cases.editing import EditMessageHandler
 from chat_server.application.use_cases.privacy import EraseUser, ExportUser
+from chat_server.application.use_cases.unread_notices import UnreadNotices
+from chat_server.application.webhooks import WebhookDispatcher
 from chat_server.domain.contact_filter import ContactFilter
 from chat_server.domain.model import UrlPolicy
 from chat_server.entrypoints.auth import TokenVerifier
 from chat_server.entrypoints.coordination import LocalCoordination, RedisCoordination
 from chat_server.entrypoints.http.api.common import ApiKeys
 from chat_server.entrypoints.http.api.server import ServerApi
+from chat_server.entrypoints.http.media_urls import MediaUrls
+from chat_server.entrypoints.observability.logs import EventLog
+from chat_server.entrypoints.observability.metrics import ServiceMetrics
+from chat_server.entrypoints.observability.subscriber import MetricsSubscriber
+from chat_server.entrypoints.observability.timing import TimedRepository, metered_limiter
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio.confirmations import DeliveryConfirmations
-from chat_server.entrypoints.socketio.dispatch import Dispatcher
+from chat_server.entrypoints.socketio.dispatch import Dispatcher, EventObserver
+from chat_server.entrypoints.socketio.draining import SessionDrain
 from chat_server.entrypoints.socketio.gateway import Gateway
 from chat_server.entrypoints.socketio.lifecycle import Lifecycle
 from chat_server.entrypoints.socketio.notifier import SocketIONotifier
 from chat_server.entrypoints.socketio.presence_settling import OfflineSettler
 from chat_server.entrypoints.socketio.routes import UseCases, build_routes
 from chat_server.entrypoints.socketio.server import ChatSocketServer
+from chat_server.entrypoints.webhooks import UNREAD_CHECK, WebhookSubscriber, unread_check_handler
 
 
 async def _nothing_to_prepare() -> None:
@@ -93,6 +118,10 @@ class MemoryStorage(containers.DeclarativeContainer):
     messages = providers.Singleton(InMemoryMessageRepository)
     last_seen = providers.Singleton(InMemoryLastSeenRepository)
     reports = providers.Singleton(InMemoryReportRepository)
+    attachments = providers.Singleton(InMemoryAttachmentRepository)
+    media_store = providers.Singleton(FsMediaStore, root=settings.provided.media_dir)
+    # Pending webhooks live in this process: a restart loses them (docs/webhooks.md).
+    outbox = providers.Singleton(InMemoryOutbox, max_pending=settings.provided.webhook_max_pending)
     profiles = providers.Singleton(InMemoryProfileRepository)
     products = providers.Singleton(InMemoryProductRepository)
     unread = providers.Singleton(InMemoryUnreadCounters)
@@ -120,6 +149,14 @@ class MongoStorage(containers.DeclarativeContainer):
     messages = providers.Singleton(MongoMessageRepository, db=database, timeout_s=timeout_s)
     last_seen = providers.Singleton(MongoLastSeenRepository, db=database, timeout_s=timeout_s)
     reports = providers.Singleton(MongoReportRepository, db=database, timeout_s=timeout_s)
+    outbox = providers.Singleton(MongoOutbox, db=database)
+    attachments = providers.Singleton(MongoAttachmentRepository, db=database,
+                                      timeout_s=timeout_s)
+    media_store = providers.Selector(
+        settings.provided.media_storage,
+        fs=providers.Singleton(FsMediaStore, root=settings.provided.media_dir),
+        gridfs=providers.Singleton(GridFSMediaStore, db=database),
+    )
     profiles = providers.Singleton(MongoProfileRepository, db=database, timeout_s=timeout_s)
     products = providers.Singleton(MongoProductRepository, db=database, timeout_s=timeout_s)
     unread = providers.Singleton(MongoUnreadCounters, db=database, timeout_s=timeout_s)
@@ -138,6 +175,30 @@ STORAGES: dict[str, type[containers.DeclarativeContainer]] = {
 def _url_policy(settings: Settings) -> UrlPolicy:
     # Development mode serves the demo's own images over http on a loopback host.
     return UrlPolicy(settings.allowed_media_hosts, allow_http_loopback=settings.dev_mode)
+
+
+async def _webhook_sender(settings: Settings) -> AsyncIterator[AiohttpWebhookSender | None]:
+    if settings.webhook_url is None:
+        yield None
+        return
+    async for sender in webhook_sender(settings.webhook_timeout_s, settings.webhook_concurrency):
+        yield sender
+
+
+def _webhook_dispatcher(
+    settings: Settings, outbox: Outbox, sender: AiohttpWebhookSender | None, clock: SystemClock,
+    ids: ObjectIdGenerator, notices: UnreadNotices,
+) -> WebhookDispatcher | None:
+    if settings.webhook_url is None or settings.webhook_secret is None or sender is None:
+        return None
+    return WebhookDispatcher(
+        outbox, sender, clock, ids, url=settings.webhook_url, secret=settings.webhook_secret,
+        concurrency=settings.webhook_concurrency, poll_interval_s=settings.webhook_poll_s,
+        # Well above one delivery's timeout: a lease that runs out mid-request would make
+        # another node send the item too.
+        lease_s=max(5.0, 6 * settings.webhook_timeout_s),
+        handlers={UNREAD_CHECK: unread_check_handler(notices, clock)},
+    )
 
 
 def _socket_options(settings: Settings, client_manager: object) -> dict[str, object]:
@@ -163,17 +224,28 @@ def _socket_options(settings: Settings, client_manager: object) -> dict[str, obj
     }
 
 
+def _event_observers(settings: Settings, metrics: ServiceMetrics | None
+                     ) -> list[EventObserver]:
+    observers: list[EventObserver] = [] if metrics is None else [metrics]
+    if settings.log_level == "debug":
+        observers.append(EventLog())
+    return observers
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     storage = providers.DependenciesContainer()
     coordination = providers.DependenciesContainer()
+    # ServiceMetrics with CHAT_METRICS (the default), else None: see build_container.
+    metrics: providers.Object[ServiceMetrics | None] = providers.Object(None)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(ObjectIdGenerator)
     presence = coordination.presence
-    limiter = coordination.limiter
+    limiter = providers.Singleton(metered_limiter, coordination.limiter, metrics)
+    drain = providers.Singleton(SessionDrain)  # SIGTERM: readiness off, sessions closed
     health = providers.Singleton(
-        lambda *probes: AllReady(probes), storage.health, coordination.health
+        lambda *probes: AllReady(probes), storage.health, coordination.health, drain
     )
 
     sio = providers.Singleton(
@@ -188,13 +260,30 @@ class Container(containers.DeclarativeContainer):
         issuer=settings.provided.jwt_issuer,
     )
 
-    # What the use cases produce reaches the outside through these, in this order.
+    # Webhooks (docs/webhooks.md): without CHAT_WEBHOOK_URL there is no dispatcher and the
+    # subscriber handles nothing.
+    webhook_sender = providers.Resource(_webhook_sender, settings=settings)
+    unread_notices = providers.Singleton(
+        UnreadNotices, chats=storage.chats, messages=storage.messages, presence=presence)
+    webhook_dispatcher = providers.Singleton(
+        _webhook_dispatcher, settings=settings, outbox=storage.outbox, sender=webhook_sender,
+        clock=clock, ids=ids, notices=unread_notices)
+    webhook_subscriber = providers.Singleton(
+        WebhookSubscriber, dispatcher=webhook_dispatcher, clock=clock,
+        unread_after_s=settings.provided.unread_notify_after_s)
+
+    # What the use cases produce reaches the outside through these, in this order: what must
+    # not be lost (the durable outbox) before what is live.
     socket_notifier = providers.Singleton(SocketIONotifier, sio=sio)
-    subscribers = providers.List(socket_notifier)
+    subscribers = providers.List(
+        webhook_subscriber, socket_notifier,
+        providers.Singleton(MetricsSubscriber, metrics=metrics))
     publisher = providers.Singleton(EventPublisher, subscribers=subscribers)
 
     chats, messages, last_seen = storage.chats, storage.messages, storage.last_seen
     counters = storage.unread
+    delete_attachments = providers.Singleton(DeleteAttachmentsHandler, store=storage.media_store,
+                                             attachments=storage.attachments)
     contact_filter = providers.Singleton(
         ContactFilter, mode=settings.provided.contact_filter,
         allowed_domains=settings.provided.contact_allowed_domains)
@@ -210,13 +299,15 @@ class Container(containers.DeclarativeContainer):
             SendMessageHandler, chats=chats, messages=messages, presence=presence,
             clock=clock, ids=ids, counters=counters, display=display, limiter=limiter,
             urls=providers.Callable(_url_policy, settings), contact_filter=contact_filter,
+            attachments=storage.attachments,
         ),
         join_chat=providers.Singleton(
             JoinChatHandler, chats=chats, messages=messages, marker=read_marker, display=display
         ),
         mark_as_read=providers.Singleton(MarkAsReadHandler, chats=chats, marker=read_marker),
         delete_message=providers.Singleton(
-            DeleteMessageHandler, chats=chats, messages=messages, clock=clock, counters=counters
+            DeleteMessageHandler, chats=chats, messages=messages, clock=clock, counters=counters,
+            delete_attachments=delete_attachments,
         ),
         signal_typing=providers.Singleton(
             SignalTypingHandler, chats=chats, throttle=coordination.typing_throttle
@@ -243,6 +334,25 @@ class Container(containers.DeclarativeContainer):
             clock=clock, ids=ids,
         ),
     )
+    # Attachments (docs/attachments.md): images processed in a bounded pool of processes.
+    media_processor = providers.Resource(
+        open_pillow_processor, limits=settings.provided.media_limits,
+        workers=settings.provided.media_workers, max_waiting=settings.provided.media_queue)
+    media_signer = providers.Singleton(HmacMediaSigner, key=settings.provided.media_signing_key,
+                                       ttl_s=settings.provided.media_url_ttl_s)
+    media_urls = providers.Singleton(MediaUrls, signer=media_signer,
+                                     base_url=settings.provided.media_base_url)
+    upload_attachment = providers.Singleton(
+        UploadAttachmentHandler, processor=media_processor, store=storage.media_store,
+        attachments=storage.attachments, limiter=limiter, clock=clock, ids=ids,
+        limits=settings.provided.media_limits)
+    read_attachment = providers.Singleton(ReadAttachmentHandler, signer=media_signer,
+                                          store=storage.media_store,
+                                          attachments=storage.attachments)
+    sweep_unattached = providers.Singleton(
+        SweepUnattachedHandler, store=storage.media_store, attachments=storage.attachments,
+        clock=clock, ttl_s=settings.provided.media_unattached_ttl_s)
+
     # The server API (SERVER_API.md): the backend's use cases, through the same publisher.
     urls = providers.Callable(_url_policy, settings)
     server_api = providers.Singleton(
@@ -267,12 +377,14 @@ class Container(containers.DeclarativeContainer):
                                    display=display),
         erase=providers.Singleton(EraseUser, chats=chats, messages=messages,
                                   profiles=storage.profiles, last_seen=last_seen,
-                                  counters=counters, clock=clock),
+                                  counters=counters, clock=clock,
+                                  delete_attachments=delete_attachments),
     )
     dispatcher = providers.Singleton(
         Dispatcher, sio=sio, routes=providers.Callable(build_routes, use_cases),
         limiter=limiter, publisher=publisher,
         request_cost_bytes=settings.provided.request_cost_bytes,
+        observers=providers.Callable(_event_observers, settings, metrics),
     )
     settler = providers.Singleton(
         OfflineSettler, tracker=use_cases.provided.presence, publisher=publisher,
@@ -288,7 +400,7 @@ class Container(containers.DeclarativeContainer):
         DeliveryConfirmations,
         confirm=providers.Singleton(ConfirmDeliveriesHandler, messages=messages, clock=clock),
     )
-    gateway = providers.Singleton(Gateway, sio=sio, lifecycle=lifecycle,
+    gateway = providers.Singleton(Gateway, sio=sio, lifecycle=lifecycle, drain=drain,
                                   confirmations=confirmations)
 
 
@@ -301,8 +413,28 @@ def build_container(settings: Settings) -> Container:
         RedisCoordination(settings=settings) if settings.redis_url
         else LocalCoordination(settings=settings)
     )
-    return Container(settings=settings, storage=storage_container(settings=settings),
-                     coordination=coordination)
+    storage = storage_container(settings=settings)
+    metrics = ServiceMetrics() if settings.metrics else None
+    if metrics is not None and settings.storage in TIMED_STORAGES:
+        _time_storage(storage, metrics)
+    return Container(settings=settings, storage=storage, coordination=coordination,
+                     metrics=metrics)
+
+
+# The storage providers whose calls are timed (chat_storage_operation_duration_seconds), on
+# the storages that do I/O: an in-memory call takes less than timing it would cost.
+TIMED_STORAGES = ("mongo",)
+TIMED_REPOSITORIES = ("chats", "messages", "last_seen", "unread", "reports", "profiles",
+                      "products", "attachments", "outbox")
+
+
+def _time_storage(storage: containers.DeclarativeContainer, metrics: ServiceMetrics) -> None:
+    """Puts a ``TimedRepository`` in front of each repository the storage provides, before
+    the container sees them; nothing else knows."""
+    for name in TIMED_REPOSITORIES:
+        provider = getattr(storage, name, None)
+        if provider is not None:
+            setattr(storage, name, providers.Singleton(TimedRepository, provider, name, metrics))
 
 
 class AllReady:

@@ -216,7 +216,7 @@ class Settings:
     media_base_url: str = ""  # "" -> media URLs are relative ("/media/...")
     upload_limit: RateLimit | None = RateLimit(20 / 3600, 10)
     # CHAT_MEDIA_SECRET, else derived from an HS* JWT secret; None with a public key only.
-    media_secret: bytes | None = None
+    media_secret: bytes | None = None  # None: derived from jwt_secret (HS256 only)
     # Bounds against abuse (docs/limits.md lists every one).
     new_chat_limit: RateLimit | None = RateLimit(10 / 3600, 10)
     connect_limit: RateLimit | None = RateLimit(0.5, 30)
@@ -248,6 +248,12 @@ class Settings:
     max_pending_sessions: int = 2000
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
+    # --- Operations (docs/deployment.md): metrics, logs, draining; parsed by _ops_settings.
+    metrics: bool = True  # GET /metrics (Prometheus text format)
+    log_format: str = "text"  # or "json": one object per line
+    access_log: bool = False  # one line per HTTP request / WebSocket, never a query string
+    drain_s: float = 10.0  # SIGTERM: how long in-flight events may take before sessions close
+    # --- end of operations
     # Development mode: no key configured; a random secret signs the tokens.
     dev_mode: bool = False
 
@@ -265,10 +271,12 @@ class Settings:
     @property
     def media_signing_key(self) -> bytes:
         """Raises ``ConfigError`` when there is none: call it when wiring media at start."""
-        if self.media_secret is None:
-            raise ConfigError("CHAT_MEDIA_SECRET is required with CHAT_JWT_PUBLIC_KEY (at least "
-                              f"{MEDIA_SECRET_MIN_CHARS} characters, the same on every node)")
-        return self.media_secret
+        if self.media_secret is not None:
+            return self.media_secret
+        if self.jwt_secret is not None and self.jwt_public_key is None:
+            return derive_media_key(self.jwt_secret)
+        raise ConfigError("CHAT_MEDIA_SECRET is required with CHAT_JWT_PUBLIC_KEY (at least "
+                          f"{MEDIA_SECRET_MIN_CHARS} characters, the same on every node)")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: object) -> Settings:
@@ -356,21 +364,18 @@ class Settings:
             burst = _int(burst_name, get(burst_name, burst_default) or burst_default, 1, 10**9)
             return None if rate is None else RateLimit(rate, burst)
 
-        media = _media_settings(get, storage)
+        media = _media_settings(get, storage, redis_url)
         jwt_secret = secrets.token_urlsafe(32) if dev_mode else secret
         media_secret_value = get("CHAT_MEDIA_SECRET")
         if media_secret_value is not None and len(media_secret_value) < MEDIA_SECRET_MIN_CHARS:
             raise ConfigError(
                 f"CHAT_MEDIA_SECRET is too short: use at least {MEDIA_SECRET_MIN_CHARS} characters")
-        media_secret = (
-            media_secret_value.encode() if media_secret_value is not None
-            else derive_media_key(jwt_secret) if jwt_secret is not None and public_key is None
-            else None
-        )
+        media_secret = media_secret_value.encode() if media_secret_value is not None else None
 
         return cls(
             **media,
             **_abuse_settings(get, limit),
+            **_ops_settings(get),
             upload_limit=limit("CHAT_UPLOAD_RATE", "20/1h", "CHAT_UPLOAD_BURST", "10"),
             media_secret=media_secret,
             host=host,
@@ -485,17 +490,42 @@ def _abuse_settings(
     }
 
 
-def _media_settings(get: Callable[[str, str], str | None], storage: str) -> dict[str, Any]:
-    """The ``CHAT_MEDIA_*`` settings, checked (docs/attachments.md has the table)."""
+LOG_FORMATS = ("text", "json")
+
+
+def _ops_settings(get: Callable[[str, str], str | None]) -> dict[str, Any]:
+    """Operations: ``CHAT_METRICS``, ``CHAT_LOG_FORMAT``, ``CHAT_ACCESS_LOG``,
+    ``CHAT_DRAIN_S`` (docs/deployment.md)."""
+    log_format = (get("CHAT_LOG_FORMAT", "text") or "text").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"CHAT_LOG_FORMAT={log_format!r}: expected text or json")
+    return {
+        "metrics": _bool("CHAT_METRICS", get("CHAT_METRICS", "1") or "1"),
+        "log_format": log_format,
+        "access_log": _bool("CHAT_ACCESS_LOG", get("CHAT_ACCESS_LOG", "0") or "0"),
+        "drain_s": _float("CHAT_DRAIN_S", get("CHAT_DRAIN_S", "10") or "10", 0, 3600),
+    }
+
+
+def _media_settings(
+    get: Callable[[str, str], str | None], storage: str, redis_url: str | None
+) -> dict[str, Any]:
+    """The ``CHAT_MEDIA_*`` settings, checked (docs/attachments.md has the table). With
+    several nodes (``CHAT_REDIS_URL``) media default to GridFS: files under one node's
+    directory would be missing on the others."""
     def number(name: str, default: str, low: int, high: int) -> int:
         return _int(name, get(name, default) or default, low, high)
 
-    media_storage = (get("CHAT_MEDIA_STORAGE", "fs") or "fs").strip().lower()
+    default = "gridfs" if redis_url else "fs"
+    media_storage = (get("CHAT_MEDIA_STORAGE", default) or default).strip().lower()
     if media_storage not in MEDIA_STORAGES:
         raise ConfigError(
             f"CHAT_MEDIA_STORAGE={media_storage!r}: expected one of {', '.join(MEDIA_STORAGES)}")
     if media_storage == "gridfs" and storage != "mongo":
         raise ConfigError("CHAT_MEDIA_STORAGE=gridfs needs CHAT_STORAGE=mongo")
+    if media_storage == "fs" and redis_url:
+        raise ConfigError("CHAT_MEDIA_STORAGE=fs serves one node, but CHAT_REDIS_URL is set: "
+                          "use CHAT_MEDIA_STORAGE=gridfs so every node reads every upload")
     base_url = (get("CHAT_MEDIA_BASE_URL", "") or "").rstrip("/")
     if base_url and not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", base_url):
         raise ConfigError(f"CHAT_MEDIA_BASE_URL={base_url!r}: expected http(s)://host[/path]")

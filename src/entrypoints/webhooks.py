@@ -112,7 +112,7 @@ def unread_check_handler(notices: UnreadNotices, clock: Clock
             id=derived_item_id(item.id), kind="message.unread", created_at=now, due_at=now,
             data={"user": user_json(user), "chatId": notice.chat.id,
                   "unreadCount": notice.unread_count,
-                  "messages": [wire.message_json(m) for m in notice.messages]})]
+                  "messages": [wire.message_json(m, user) for m in notice.messages]})]
 
     return evaluate
 

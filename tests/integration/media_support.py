@@ -1,6 +1,7 @@
 """A small HTTP service of the media routes alone, served by uvicorn in this process: the
-real routes, the Pillow processor in worker processes, files on disk, metadata in memory.
-(The lead wires the same pieces into the service.)"""
+real routes, the Pillow processor in worker processes, files on disk, metadata in memory:
+the HTTP edge cases of uploads, quicker than through the whole service (whose tests are
+tests/integration/protocol/test_attachments.py)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,9 @@ class Server:
         self.log_path = log_path
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
         self.env.update(passed_through())
-        self.env.update({"CHAT_PORT": str(self.port), "CHAT_HOST": "127.0.0.1"}, **env)
+        # Uploads go next to the log, never into the repository the server runs from.
+        self.env.update({"CHAT_PORT": str(self.port), "CHAT_HOST": "127.0.0.1",
+                         "CHAT_MEDIA_DIR": str(log_path.parent / "media")}, **env)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> Server:
@@ -364,3 +366,28 @@ async def api(url: str, method: str, path: str, body: Any = None, key: str | Non
             return response.status, json.loads(text) if text else None
         except ValueError:
             return response.status, text
+
+
+async def upload(url: str, user_type: str, user_id: int, data: bytes, filename: str,
+                 content_type: str = "application/octet-stream") -> tuple[int, Any]:
+    """``POST /api/v1/me/uploads`` as that user (multipart, field ``file``)."""
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=filename, content_type=content_type)
+    headers = {"Authorization": f"Bearer {make_token(user_type, user_id)}"}
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{url}/api/v1/me/uploads", data=form, headers=headers,
+        timeout=aiohttp.ClientTimeout(total=EVENT_TIMEOUT_S * 4),
+    ) as response:
+        return response.status, await response.json()
+
+
+async def fetch(url: str, path: str) -> tuple[int, bytes, str]:
+    """GET a media URL (relative to the service): status, body, content type."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(
+        url + path, timeout=aiohttp.ClientTimeout(total=EVENT_TIMEOUT_S * 2),
+    ) as response:
+        return response.status, await response.read(), response.headers.get("Content-Type", "")

@@ -17,10 +17,8 @@ from motor.motor_asyncio import AsyncIOMotorClient
 
 from chat_server.adapters.memory.attachments import InMemoryAttachmentRepository
 from chat_server.adapters.mongo import create_mongo_client
-from chat_server.adapters.mongo.attachments import (
-    MongoAttachmentRepository,
-    ensure_attachment_indexes,
-)
+from chat_server.adapters.mongo.attachments import MongoAttachmentRepository
+from chat_server.adapters.mongo.client import ensure_indexes
 from chat_server.adapters.system import ObjectIdGenerator
 from chat_server.application.media import AttachmentRepository
 from chat_server.domain.media import Attachment, AttachmentsNotClaimable, MediaKind
@@ -55,7 +53,7 @@ async def mongo_repository(
     mongo_client: AsyncIOMotorClient[Any], mongo_database_name: str
 ) -> AsyncIterator[MongoAttachmentRepository]:
     db = mongo_client[mongo_database_name]
-    await ensure_attachment_indexes(db)
+    await ensure_indexes(db)
     yield MongoAttachmentRepository(db)
     await mongo_client.drop_database(mongo_database_name)
 

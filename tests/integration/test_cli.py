@@ -1,16 +1,24 @@
-"""``chat-server`` as an operator runs it: one clear line for a bad configuration, tokens."""
+"""``chat-server`` as an operator runs it: one clear line for a bad configuration or a port
+in use, "serving" only once it listens, tokens."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 SECRET = "cli-tests-secret-0123456789-abcdefgh"
+PUBLIC_PEM = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(
+).public_bytes(serialization.Encoding.PEM,
+               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def run(*args: str, timeout: float = 20, **env: str) -> subprocess.CompletedProcess[str]:
@@ -31,6 +39,11 @@ def run(*args: str, timeout: float = 20, **env: str) -> subprocess.CompletedProc
       "CHAT_JWT_ALGORITHMS": "RS256"}, [], "CHAT_JWT_PUBLIC_KEY"),
     ({"CHAT_SEND_RATE": "fast", "CHAT_JWT_SECRET": SECRET}, [], "CHAT_SEND_RATE"),
     ({}, ["--host", "0.0.0.0"], "development mode"),
+    # RS256 has no shared secret to derive the media URL key from.
+    ({"CHAT_JWT_PUBLIC_KEY": PUBLIC_PEM, "CHAT_JWT_ALGORITHMS": "RS256"}, [],
+     "CHAT_MEDIA_SECRET"),
+    ({"CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo", "CHAT_REDIS_URL": "redis://x:1/0",
+      "CHAT_MEDIA_STORAGE": "fs"}, [], "CHAT_MEDIA_STORAGE=gridfs"),
 ])
 def test_a_bad_configuration_stops_with_one_clear_line(env: dict[str, str], args: list[str],
                                                         says: str):
@@ -53,8 +66,6 @@ def test_token_prints_a_jwt_signed_with_the_configured_secret():
 def test_token_refuses_without_a_secret_and_asymmetric_needs_a_private_key(tmp_path: Path):
     result = run("token", "--type", "customer", "--id", "2")
     assert result.returncode == 2 and "CHAT_JWT_SECRET" in result.stderr
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = tmp_path / "private.pem"
@@ -70,3 +81,41 @@ def test_token_refuses_without_a_secret_and_asymmetric_needs_a_private_key(tmp_p
     claims = jwt.decode(result.stdout.strip(), public, algorithms=["RS256"],
                         options={"verify_sub": False})
     assert claims["sub"] == "2"
+
+
+def test_a_port_in_use_stops_the_start_with_one_line_and_status_4():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(CHAT_JWT_SECRET=SECRET, CHAT_PORT=str(port))
+    assert result.returncode == 4
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"chat-server: cannot listen on 127.0.0.1:{port}: address already in use "
+                     "(another process listens there: stop it, or set CHAT_PORT / --port)"]
+
+
+def test_serving_is_logged_once_the_port_accepts_connections(tmp_path: Path):
+    script = Path(sys.executable).with_name("chat-server")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([str(script)], env={**clean, "CHAT_JWT_SECRET": SECRET,
+                                                   "CHAT_PORT": str(port)},
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "serving" in line:
+                # Told as soon as it is printed: the socket listens already.
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                break
+        else:
+            pytest.fail("chat-server ended without serving")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)

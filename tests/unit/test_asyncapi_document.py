@@ -27,11 +27,6 @@ from chat_server.entrypoints.socketio.notifier import CHAT, PRESENCE
 from chat_server.entrypoints.socketio.routes import build_routes, user_chats_envelope
 
 ASYNCAPI_3_SCHEMA = Path(__file__).with_name("asyncapi_spec") / "3.0.0.json"
-# Client events of PROTOCOL.md section 10 that the document describes before the server
-# routes them (the lead is building them). A documented event outside this set must be a
-# route of build_routes.
-SECOND_RELEASE_EVENTS = {(CHAT, "editMessage"), (CHAT, "blockUser"), (CHAT, "unblockUser"),
-                         (CHAT, "reportUser")}
 # Keywords of AsyncAPI's Schema Object or of OpenAPI that plain JSON Schema validators do
 # not know: the schemas must not need them.
 NOT_JSON_SCHEMA = {"discriminator", "nullable", "externalDocs", "xml"}
@@ -169,9 +164,9 @@ def test_every_route_of_the_server_is_a_documented_client_event(contract):
     assert not missing, f"routes without an operation in docs/asyncapi.yaml: {sorted(missing)}"
 
 
-def test_every_documented_client_event_is_routed_or_of_the_second_release(contract):
-    unrouted = set(contract.client_events) - routed_events()
-    assert unrouted <= SECOND_RELEASE_EVENTS, sorted(unrouted - SECOND_RELEASE_EVENTS)
+def test_every_documented_client_event_is_routed(contract):
+    assert set(contract.client_events) <= routed_events(), sorted(
+        set(contract.client_events) - routed_events())
 
 
 # --- what wire.py writes matches the document ------------------------------------------

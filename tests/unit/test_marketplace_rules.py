@@ -60,6 +60,21 @@ async def test_only_the_sender_edits_and_only_within_the_window(core: Core):
         await edit(EditMessage(caller(CUSTOMER), ref, "f" * 24, "nothing"))
 
 
+async def test_a_caption_of_images_may_be_removed_and_their_urls_are_not_checked_again(
+    core: Core,
+):
+    """The images were checked when sent, under the URL policy of that time: an edit
+    changes the text only."""
+    sent = await core.send(SendMessage(
+        caller(CUSTOMER), ChatRef(product_id="p", recipient_id=2), text="look",
+        images=["https://img.example/1.jpg"]))
+    edit = editor(core)
+    ref = ChatRef(sent.chat.id)
+    plain = await edit(EditMessage(caller(CUSTOMER), ref, sent.message.id, ""))
+    assert plain.result.message.text is None
+    assert plain.result.message.images == ("https://img.example/1.jpg",)
+
+
 async def test_edits_are_filtered_like_sends(core: Core):
     sent = await first_send(core)
     masked = await editor(core, mode=FilterMode.MASK)(EditMessage(

@@ -75,6 +75,10 @@ def test_media_settings_defaults():
     assert Settings.load({"CHAT_JWT_SECRET": SECRET, "CHAT_UPLOAD_RATE": "off"}).upload_limit is None
 
 
+def test_settings_built_in_code_with_a_jwt_secret_derive_the_media_key_too():
+    assert Settings(jwt_secret=SECRET).media_signing_key == derive_media_key(SECRET)
+
+
 def test_a_media_secret_wins_and_rs256_requires_one():
     given = "m" * 32
     assert Settings.load({"CHAT_JWT_SECRET": SECRET, "CHAT_MEDIA_SECRET": given}
@@ -129,3 +133,13 @@ def test_a_signature_binds_id_variant_viewer_and_expiry():
 def test_malformed_media_queries_are_refused(query: dict[str, str]):
     with pytest.raises(BadMediaQuery):
         parse_media_query(query)
+
+
+def test_several_nodes_keep_media_in_gridfs_and_refuse_files_on_one_node():
+    nodes = {"CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo",
+             "CHAT_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert Settings.load(nodes).media_storage == "gridfs"
+    assert Settings.load({"CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo"}
+                         ).media_storage == "fs"
+    with pytest.raises(ConfigError, match="CHAT_MEDIA_STORAGE=gridfs"):
+        Settings.load(nodes | {"CHAT_MEDIA_STORAGE": "fs"})

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorDatabase
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 
 from chat_server.adapters.mongo.client import STORAGE_TIMEOUT_S, translate_outages
 from chat_server.adapters.mongo.documents import new_oid, oid
@@ -34,19 +34,6 @@ from chat_server.domain.model import UserRef, UserType
 Document = dict[str, Any]
 NOT_FOUND = "was not found"
 IN_USE = "is already used in another message"
-
-INDEXES = [
-    # A message's attachments (equality on message_id), and the sweep: unattached ones
-    # (message_id null) oldest first. Not partial: SecantusDB's planner ignores those.
-    IndexModel([("message_id", ASCENDING), ("created_at", ASCENDING)], name="by_message"),
-    # Erasure: everything a user uploaded.
-    IndexModel([("uploader", ASCENDING), ("_id", ASCENDING)], name="by_uploader"),
-]
-
-
-async def ensure_attachment_indexes(db: AsyncIOMotorDatabase[Any]) -> None:
-    """Idempotent, like ``ensure_indexes`` (to be folded into it when wired)."""
-    await db["attachments"].create_indexes(INDEXES)
 
 
 def _uploader(doc: Document) -> UserRef:

@@ -187,6 +187,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         # dedup_key (its own id when it has no key), so no partial filter is needed.
         IndexModel([("dedup_key", ASCENDING)], unique=True, name="outbox_dedup"),
     ],
+    "attachments": [
+        # A message's attachments (equality on message_id), and the sweep: unattached ones
+        # (message_id null) oldest first. Not partial: SecantusDB's planner ignores those.
+        IndexModel([("message_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
+                   name="by_message"),
+        # Erasure: everything a user uploaded.
+        IndexModel([("uploader", ASCENDING), ("_id", ASCENDING)], name="by_uploader"),
+    ],
     # A reporter's reports, newest first (by_reporter).
     "reports": [IndexModel([("reporter", ASCENDING), ("created_at", DESCENDING)],
                            name="by_reporter")],

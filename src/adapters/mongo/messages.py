@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from chat_server.adapters.mongo.client import STORAGE_TIMEOUT_S, translate_outages
 from chat_server.adapters.mongo.documents import Document, new_oid, oid, side, user_key
 from chat_server.domain.errors import DuplicateClientMessageId
+from chat_server.domain.media import Attachment, MediaKind
 from chat_server.domain.model import Message, UserRef, UserType, sides_addressed
 
 # History pages read a seq range a little wider than the page, for deleted messages.
@@ -52,6 +53,21 @@ def _without(field: str, value: str) -> Document:
     return {"$filter": {"input": as_list, "cond": {"$ne": ["$$this", value]}}}
 
 
+def _embedded(a: Attachment) -> Document:
+    """An attachment's metadata kept in its message's document (no lookup to show it)."""
+    return {"id": a.id, "uploader": user_key(a.uploader), "kind": a.kind.value, "mime": a.mime,
+            "size": a.size, "name": a.name, "width": a.width, "height": a.height,
+            "has_thumbnail": a.has_thumbnail, "created_at": a.created_at}
+
+
+def _attachment_from(doc: Document, message_id: str) -> Attachment:
+    return Attachment(
+        id=doc["id"], uploader=_parse_user_key(doc["uploader"]), kind=MediaKind(doc["kind"]),
+        mime=doc["mime"], size=doc["size"], name=doc["name"], width=doc.get("width"),
+        height=doc.get("height"), has_thumbnail=doc["has_thumbnail"],
+        created_at=doc["created_at"], message_id=message_id)
+
+
 def _message_from(doc: Document) -> Message:
     return Message(
         id=str(doc["_id"]),
@@ -62,6 +78,8 @@ def _message_from(doc: Document) -> Message:
         system_audience=tuple(_parse_user_key(k) for k in doc.get("audience") or ()),
         edited_at=doc.get("edited_at"),
         masked=doc.get("masked", False),
+        attachments=tuple(_attachment_from(a, str(doc["_id"]))
+                          for a in doc.get("attachments") or ()),
         text=doc.get("text"),
         images=tuple(doc.get("images") or ()),
         created_at=doc["created_at"],
@@ -96,6 +114,7 @@ def _message_to(m: Message) -> Document:
         "deleted": m.deleted,
         "edited_at": m.edited_at,
         "masked": m.masked,
+        "attachments": [_embedded(a) for a in m.attachments],
     }
     if m.system_audience:
         doc["audience"] = [user_key(u) for u in m.system_audience]
@@ -257,7 +276,8 @@ class MongoMessageRepository:
         # The filter on deleted makes it one-shot: of two concurrent calls one matches.
         doc = await self._messages.find_one_and_update(
             {"_id": key, "deleted": False},
-            {"$set": {"deleted": True, "text": None, "images": [], "updated_at": at},
+            {"$set": {"deleted": True, "text": None, "images": [], "attachments": [],
+                      "updated_at": at},
              "$unset": {"unread_for": "", "pending_for": ""}},
             return_document=ReturnDocument.BEFORE,
         )

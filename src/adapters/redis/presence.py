@@ -132,12 +132,17 @@ class RedisPresenceRegistry:
         self._local_counts: Counter[tuple[UserRef, Channel]] = Counter()
         self._outage = OutageLog(logger, "presence")
         self._renewer: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._renewer = asyncio.create_task(self._renew_forever(), name="presence-leases")
 
     async def stop(self) -> None:
         if self._renewer is not None:
+            # The flag ends the loop even when a cancellation is lost in a Redis call (one
+            # that arrives as its socket timeout fires comes back as a TimeoutError).
+            self._stopping = True
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
@@ -241,7 +246,7 @@ class RedisPresenceRegistry:
         return found
 
     async def _renew_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._ttl_ms / 3000)
             try:
                 await self.renew()

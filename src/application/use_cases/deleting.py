@@ -11,6 +11,7 @@ from chat_server.application.ports import (
     MessageRepository,
     UnreadCounters,
 )
+from chat_server.application.uploads import DeleteAttachments, DeleteAttachmentsHandler
 from chat_server.application.use_cases.common import Caller, ChatFinder, ChatRef
 from chat_server.application.use_cases.display import record_unread
 from chat_server.domain.errors import MessageNotFound, NotTheSender
@@ -43,13 +44,16 @@ class DeleteMessageHandler:
     """Delete a message.
 
     - Only its sender may (403); a message of another chat, unknown or already deleted is
-      a 404. Its text and images are erased from storage; it no longer counts as unread
-      nor as the chat's last message. Both participants learn it.
+      a 404. Its text, images and attachments (their files too) are erased from storage;
+      it no longer counts as unread nor as the chat's last message. Both participants
+      learn it.
     """
 
     def __init__(self, *, chats: ChatRepository, messages: MessageRepository, clock: Clock,
-                 counters: UnreadCounters) -> None:
+                 counters: UnreadCounters,
+                 delete_attachments: DeleteAttachmentsHandler | None = None) -> None:
         self._counters = counters
+        self._delete_attachments = delete_attachments
         self._chats = chats
         self._messages = messages
         self._clock = clock
@@ -67,5 +71,7 @@ class DeleteMessageHandler:
         if erased is None:
             raise MessageNotFound(cmd.message_id)
         await forget_message(self._chats, self._messages, self._counters, chat, erased)
+        if erased.attachments and self._delete_attachments is not None:
+            await self._delete_attachments(DeleteAttachments(message_id=message.id))
         deleted = MessageDeleted(chat.id, message.id, chat.participants)
         return Outcome(deleted, (deleted,))

@@ -48,7 +48,10 @@ class EditMessageHandler:
             raise MessageNotFound(cmd.message_id)
         now = self._clock.now()
         message.ensure_editable_by(user, now, self._window_s)
-        content = MessageContent.create(cmd.text, list(message.images))
+        # Only the text changes: the images and attachments were checked when sent (with
+        # the URL policy of that time) and stay; a caption may go when they are there.
+        content = MessageContent.create(
+            cmd.text, None, has_attachments=bool(message.images or message.attachments))
         filtered = self._filter.apply(content.text) if content.text else None
         text = filtered.text if filtered else content.text
         edited = await self._messages.edit(message.id, text, bool(filtered and filtered.masked),

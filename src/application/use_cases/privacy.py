@@ -17,6 +17,7 @@ from chat_server.application.ports import (
     ProfileRepository,
     UnreadCounters,
 )
+from chat_server.application.uploads import DeleteAttachments, DeleteAttachmentsHandler
 from chat_server.application.use_cases.deleting import forget_message
 from chat_server.application.use_cases.display import TrustedDisplay
 from chat_server.domain.directory import Profile
@@ -93,13 +94,15 @@ class EraseUser:
 
     - Every message they sent is erased as ``deleteMessage`` erases it (counterparts get
       ``messageDeleted``); the counterparts' messages stay.
-    - Their profile, their display fields in every chat, their last seen and their unread
-      totals are removed.
+    - Their profile, their display fields in every chat, their last seen, their unread
+      totals and their uploads (files too) are removed.
     """
 
     def __init__(self, *, chats: ChatRepository, messages: MessageRepository,
                  profiles: ProfileRepository, last_seen: LastSeenRepository,
-                 counters: UnreadCounters, clock: Clock) -> None:
+                 counters: UnreadCounters, clock: Clock,
+                 delete_attachments: DeleteAttachmentsHandler | None = None) -> None:
+        self._delete_attachments = delete_attachments
         self._chats = chats
         self._messages = messages
         self._profiles = profiles
@@ -122,8 +125,12 @@ class EraseUser:
                     current = await self._chats.get(chat.id) or chat
                     await forget_message(self._chats, self._messages, self._counters, current,
                                          before)
+                    if before.attachments and self._delete_attachments is not None:
+                        await self._delete_attachments(DeleteAttachments(message_id=message.id))
                     events.append(MessageDeleted(chat.id, message.id, chat.participants))
                     erased += 1
+        if self._delete_attachments is not None:  # what they uploaded and never sent too
+            await self._delete_attachments(DeleteAttachments(uploader=user))
         count = await self._chats.erase_side(user)
         await self._profiles.delete(user)
         await self._last_seen.forget(user)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import attrs
 
 from chat_server.application.events import (
@@ -11,6 +13,7 @@ from chat_server.application.events import (
     Outcome,
     SendReplayed,
 )
+from chat_server.application.media import AttachmentRepository
 from chat_server.application.ports import (
     Channel,
     ChatRepository,
@@ -29,9 +32,11 @@ from chat_server.domain.errors import (
     BlockedByCounterpart,
     ChatNotFound,
     DuplicateClientMessageId,
+    FieldError,
     InvalidInput,
     RateLimitExceeded,
 )
+from chat_server.domain.media import Attachment, validate_attachment_ids
 from chat_server.domain.model import (
     Chat,
     Message,
@@ -52,6 +57,7 @@ class SendMessage:
     images: list[str] | None = None
     client_message_id: str | None = None
     snapshot: ProductSnapshot | None = None
+    attachment_ids: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -99,7 +105,9 @@ class SendMessageHandler:
         counters: UnreadCounters, display: TrustedDisplay,
         limiter: RateLimiter | None = None, urls: UrlPolicy | None = None,
         contact_filter: ContactFilter | None = None,
+        attachments: AttachmentRepository | None = None,
     ) -> None:
+        self._attachments = attachments
         self._filter = contact_filter or ContactFilter(FilterMode.OFF, frozenset())
         self._counters = counters
         self._display = display
@@ -145,12 +153,18 @@ class SendMessageHandler:
         recipient = chat.counterpart(user)
         online = await self._presence.is_connected(recipient, Channel.CHAT)
         local = online and await self._presence.holds_locally(recipient, Channel.CHAT)
-        seq = await self._chats.allocate_seq(chat.id)
+        message_id = self._ids.new_id()
+        attached = await self._claim(cmd, message_id)  # before the seq: a refusal costs none
+        try:
+            seq = await self._chats.allocate_seq(chat.id)
+        except BaseException:
+            await self._release(cmd, message_id)
+            raise
         now = self._clock.now()
         message = Message(
-            id=self._ids.new_id(), chat_id=chat.id, seq=seq, sender=user, recipient=recipient,
+            id=message_id, chat_id=chat.id, seq=seq, sender=user, recipient=recipient,
             text=content.text, images=content.images, created_at=now, updated_at=now,
-            masked=content.masked,
+            masked=content.masked, attachments=attached,
             delivered_at=now if online else None, awaiting_delivery=not local,
             recipient_online=online, client_message_id=cmd.client_message_id,
             opened_chat=opened,
@@ -159,16 +173,33 @@ class SendMessageHandler:
             await self._messages.add(message)
         except DuplicateClientMessageId:
             # A concurrent repeat of this send won the race; our seq stays unused.
+            await self._release(cmd, message_id)
             assert cmd.client_message_id is not None
             earlier = await self._messages.by_client_id(str(user), cmd.client_message_id)
             if earlier is None:  # pragma: no cover - the winner is stored before it raises
                 raise
             return await self._replay(earlier, refresh)
+        except BaseException:
+            await self._release(cmd, message_id)  # the uploads may go in another message
+            raise
         chat = await self._apply(message, None if opened else refresh)
         if opened:  # the only send whose answer shows the chat's display fields
             chat = await self._display.show_one(chat)
         event: Event = ChatOpened(chat, message) if opened else MessageStored(chat, message)
         return Outcome(SentMessage(chat, message, opened), (event,))
+
+    async def _claim(self, cmd: SendMessage, message_id: str) -> tuple[Attachment, ...]:
+        if not cmd.attachment_ids:
+            return ()
+        if self._attachments is None:
+            raise InvalidInput([FieldError("attachments", "uploads are not enabled")])
+        claimed = await self._attachments.claim(cmd.attachment_ids, cmd.caller.user, message_id)
+        return tuple(claimed)
+
+    async def _release(self, cmd: SendMessage, message_id: str) -> None:
+        if cmd.attachment_ids and self._attachments is not None:
+            with contextlib.suppress(Exception):  # a leftover claim is swept with the uploads
+                await self._attachments.release(cmd.attachment_ids, message_id)
 
     async def _apply(self, message: Message, snapshot: ProductSnapshot | None) -> Chat:
         chat = await self._chats.apply_message(
@@ -186,8 +217,10 @@ class SendMessageHandler:
             # What this side may write, at most: the other side's fields are ignored.
             mine = cmd.snapshot.written_by(cmd.caller.user.type, opening=True)
             errors += mine.validate(self._urls) if mine else []
+        errors += validate_attachment_ids(list(cmd.attachment_ids))
         try:
-            content = MessageContent.create(cmd.text, cmd.images, self._urls)
+            content = MessageContent.create(cmd.text, cmd.images, self._urls,
+                                            has_attachments=bool(cmd.attachment_ids))
         except InvalidInput as exc:
             errors = exc.errors + errors
         if errors:
@@ -201,7 +234,12 @@ class SendMessageHandler:
         self, earlier: Message, snapshot: ProductSnapshot | None
     ) -> Outcome[SentMessage]:
         """Answer as the first send did, after finishing its work if it was interrupted
-        between storing the message and applying it to the chat."""
+        between storing the message and applying it to the chat (or after its uploads were
+        released when the store's answer was lost: they are the message's again)."""
+        if earlier.attachments and self._attachments is not None:
+            await self._attachments.claim([a.id for a in earlier.attachments],
+                                          earlier.sender or earlier.attachments[0].uploader,
+                                          earlier.id)
         chat = await self._apply(earlier, None if earlier.opened_chat else snapshot)
         if earlier.opened_chat:
             chat = await self._display.show_one(chat)

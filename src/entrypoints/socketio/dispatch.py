@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -62,21 +62,32 @@ def status_of(exc: Exception) -> tuple[int, str]:
     return lookup(ERRORS, exc)
 
 
+class EventObserver(Protocol):
+    """Told of every event answered (metrics, the debug log): ``event`` is the name of a
+    route, or ``unknown``; ``seconds`` from dispatching it to answering it."""
+
+    def event_answered(self, conn: Connection, event: str, status: int, seconds: float
+                       ) -> None: ...
+
+
 class Dispatcher:
     def __init__(
         self, sio: ChatSocketServer, routes: Mapping[str, Mapping[str, Route]],
         limiter: RateLimiter, publisher: EventPublisher,
         request_cost_bytes: int = REQUEST_COST_BYTES,
+        observers: Sequence[EventObserver] = (),
     ) -> None:
         self._sio = sio
         self._routes = routes
         self._limiter = limiter
         self._publisher = publisher
         self._cost_bytes = request_cost_bytes
+        self._observers = tuple(observers)
 
     async def handle(self, conn: Connection, ack_id: int | None, name: str, args: list[Any]
                      ) -> None:
         caller = conn.caller
+        started, status = time.perf_counter(), 200
         try:
             if not await self._limiter.acquire(conn.user, RateKind.REQUEST):
                 raise RateLimited()
@@ -96,7 +107,15 @@ class Dispatcher:
                 if extra:
                     await self._limiter.charge(conn.user, RateKind.REQUEST, extra)
         except Exception as exc:
+            status = status_of(exc)[0]
             await self.answer_error(conn, ack_id, name, exc)
+        if self._observers:
+            self._observed(conn, name, status, time.perf_counter() - started)
+
+    def _observed(self, conn: Connection, name: str, status: int, seconds: float) -> None:
+        event = name if name in self._routes[conn.namespace] else "unknown"
+        for observer in self._observers:
+            observer.event_answered(conn, event, status, seconds)
 
     async def answer(
         self, conn: Connection, ack_id: int | None, events: Sequence[Event], reply_event: str,
@@ -142,8 +161,11 @@ class Dispatcher:
     @staticmethod
     def error_body(conn: Connection, event: str, exc: Exception) -> wire.Envelope:
         status, message = status_of(exc)
+        fields = {"event": event[:100], "status": status, "sid": conn.sid}  # JSON logs
         if status == 500:
-            logger.error("event %r of %s failed", event[:100], conn.user, exc_info=exc)
+            logger.error("event %r of %s failed", event[:100], conn.user, exc_info=exc,
+                         extra=fields)
         elif status == 503:
-            logger.warning("event %r of %s: storage unavailable: %s", event[:100], conn.user, exc)
+            logger.warning("event %r of %s: storage unavailable: %s", event[:100], conn.user, exc,
+                           extra=fields)
         return wire.error_envelope(status, message, event[:100], field_errors(exc))

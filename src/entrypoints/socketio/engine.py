@@ -39,6 +39,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
 import engineio
 from engineio import packet
 from engineio.async_drivers.asgi import translate_request
@@ -57,6 +58,17 @@ DEFAULT_SOCKET_BUFFER_BYTES = 4 * 2**20
 _REFUSAL_LOG_EVERY_S = 10.0
 
 
+@attrs.define
+class EngineStats:
+    """Sessions this server closed or refused, since start (read by the metrics)."""
+
+    buffer_overflows: int = 0  # a client did not read: CHAT_SOCKET_BUFFER_BYTES passed
+    ping_timeouts: int = 0
+    connect_timeouts: int = 0  # no namespace opened within CHAT_CONNECT_TIMEOUT_S
+    handshakes_refused: int = 0  # CHAT_MAX_PENDING_SESSIONS reached, or draining
+    oversized_packets: int = 0  # a POST or a frame over CHAT_MAX_PACKET_BYTES
+
+
 class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def __init__(self, *, transport_impl: str = "lean",
                  socket_buffer_bytes: int = DEFAULT_SOCKET_BUFFER_BYTES,
@@ -73,6 +85,8 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._pending: set[str] = set()  # sessions that opened no namespace yet
         self._refused = 0
         self._refusal_logged_at = 0.0
+        self.stats = EngineStats()
+        self.draining = False  # set by SessionDrain: new handshakes are refused
 
     @property
     def pending_sessions(self) -> int:
@@ -121,11 +135,15 @@ class ChatEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def _handle_connect(self, environ: dict[str, Any], transport: str,
                               jsonp_index: int | None = None) -> Any:
         """The handshake (the library's, with this module's socket class and limits)."""
-        if self.max_pending_sessions is not None and len(self._pending) >= self.max_pending_sessions:
-            self._log_refusal()
+        if self.draining or (self.max_pending_sessions is not None
+                             and len(self._pending) >= self.max_pending_sessions):
+            self.stats.handshakes_refused += 1
+            if not self.draining:
+                self._log_refusal()
             return {"status": "503 SERVICE UNAVAILABLE",
                     "headers": [("Content-Type", "text/plain"), ("Retry-After", "1")],
-                    "response": b'"Too many pending sessions"'}
+                    "response": b'"Shutting down"' if self.draining
+                    else b'"Too many pending sessions"'}
         sid = self.generate_id()
         sock = ChatEngineSocket(self, sid)
         self.sockets[sid] = sock

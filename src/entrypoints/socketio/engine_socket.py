@@ -167,6 +167,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     def _overflow(self, queued: int) -> None:
         logger.warning("%s: closing the session, %d bytes wait for a client that does not "
                        "read (CHAT_SOCKET_BUFFER_BYTES=%d)", self.sid, queued, self._limit)
+        self.server.stats.buffer_overflows += 1
         self._fail(self.server.reason.TRANSPORT_ERROR)
 
     def _fail(self, reason: str) -> None:
@@ -255,6 +256,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             return
         logger.info("%s: no PONG within %s s, closing the session", self.sid,
                     self.server.ping_timeout)
+        self.server.stats.ping_timeouts += 1
         self._spawn(self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT))
 
     async def check_ping_timeout(self) -> bool:
@@ -281,6 +283,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._connect_timer = None
         if not (self.closing or self.closed):
             logger.info("%s: no namespace opened in time, closing the session", self.sid)
+            self.server.stats.connect_timeouts += 1
             self._spawn(self.close(wait=False, reason=self.server.reason.SERVER_DISCONNECT))
 
     # ------------------------------------------------------------------ long-polling
@@ -414,6 +417,7 @@ async def refuse_too_large(server: ChatEngineServer, environ: dict[str, Any],
     closed after it: the rest of the body is never read) and closes its session."""
     logger.info("%s: refused a POST over %d bytes, closing the session",
                 sock.sid if sock else "(no session)", server.max_http_buffer_size)
+    server.stats.oversized_packets += 1
     headers = [(b"content-type", b"text/plain"), (b"connection", b"close")]
     headers += [(k.encode(), v.encode()) for k, v in server._cors_headers(environ)]
     send = environ["asgi.send"]

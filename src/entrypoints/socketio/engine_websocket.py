@@ -303,6 +303,7 @@ async def _read(sock: ChatEngineSocket, ws: WebSocketSender,
                 continue
         if _too_large(data, limit):
             logger.info("%s: closing, a frame is over %d bytes", sock.sid, limit)
+            sock.server.stats.oversized_packets += 1
             ws.close(CLOSE_TOO_LARGE, linger=sock.server.ping_timeout)
             return str(sock.server.reason.TRANSPORT_ERROR)
         if isinstance(data, bytes):

@@ -7,16 +7,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from chat_server.entrypoints.socketio.confirmations import DeliveryConfirmations
+from chat_server.entrypoints.socketio.draining import SessionDrain
 from chat_server.entrypoints.socketio.lifecycle import Lifecycle
 from chat_server.entrypoints.socketio.notifier import CHAT, PRESENCE
-from chat_server.entrypoints.socketio.server import ChatSocketServer
+from chat_server.entrypoints.socketio.server import ChatSocketServer, EventSink
 
 
 class Gateway:
     def __init__(self, sio: ChatSocketServer, lifecycle: Lifecycle,
+                 drain: SessionDrain | None = None,
                  confirmations: DeliveryConfirmations | None = None) -> None:
         self._sio = sio
         self.lifecycle = lifecycle
+        self._drain = drain
         self.confirmations = confirmations
         self._bound = False
 
@@ -26,7 +29,10 @@ class Gateway:
         for namespace in (PRESENCE, CHAT):
             self._sio.on("connect", self._connect_handler(namespace), namespace=namespace)
             self._sio.on("disconnect", self._disconnect_handler(namespace), namespace=namespace)
-        self._sio.route(self.lifecycle.on_event, self.lifecycle.after_connect)
+        on_event: EventSink = self.lifecycle.on_event
+        if self._drain is not None:  # counts the events in flight, for SIGTERM
+            on_event = self._drain.track(on_event)
+        self._sio.route(on_event, self.lifecycle.after_connect)
         confirm_with = getattr(self._sio.manager, "confirm_with", None)
         if self.confirmations is not None and confirm_with is not None:
             confirm_with(self.confirmations.add)

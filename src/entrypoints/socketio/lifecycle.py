@@ -131,7 +131,8 @@ class Lifecycle:
             await self._sio.emit(
                 "offlineMessages",
                 wire.envelope("Offline messages has been sent successfully",
-                              [wire.message_json(m) for m in session.offline_messages],
+                              [wire.message_json(m, conn.user)
+                               for m in session.offline_messages],
                               hasMore=session.more_offline),
                 to=conn.sid, namespace=CHAT,
             )

@@ -220,6 +220,7 @@ class ChatRedisManager(socketio.AsyncRedisManager, DirectEmitManager):  # type: 
                            "health_check_interval": 15},
         )
         self._outage = OutageLog(logger, "cross-node delivery")
+        self.publish_errors = 0  # since start (read by the metrics)
 
     async def emit(self, event: str, data: Any, namespace: str | None = None, room: Any = None,
                    skip_sid: Any = None, callback: Any = None, to: Any = None,
@@ -236,6 +237,7 @@ class ChatRedisManager(socketio.AsyncRedisManager, DirectEmitManager):  # type: 
             await self.redis.publish(self.channel, self.json.dumps(data))
         except Exception as exc:  # redis' own and OS errors alike mean "not published"
             self.connected = False
+            self.publish_errors += 1
             self._outage.failed(exc)
             return
         self._outage.succeeded()

@@ -7,6 +7,7 @@ when it takes the outcome from its ack: the emits then skip it (PROTOCOL.md sect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -25,7 +26,7 @@ from chat_server.application.events import (
     TypingChanged,
     UserReported,
 )
-from chat_server.domain.model import Message, UserRef
+from chat_server.domain.model import Chat, Message, UserRef
 from chat_server.entrypoints.socketio import wire
 
 CHAT = "/chat"
@@ -57,21 +58,40 @@ def reaches(event: Event, user: UserRef, namespace: str) -> bool:
 
 
 class SocketIONotifier:
+    """Encodes an event once for all its recipients, but for a message with attachments:
+    their URLs are signed for each participant, so each gets their own."""
+
     handles: frozenset[type] = frozenset(EVENT_TYPES) - {UserReported, SendReplayed}
 
     def __init__(self, sio: Any) -> None:
         self._sio = sio
+
+    async def _to_both(
+        self, chat: Chat, message: Message, name: str,
+        body: Callable[[Message, UserRef | None], wire.Envelope], skip: str | None,
+        *, confirm: bool = False,
+    ) -> None:
+        """``confirm``: the emit asks the node that writes it to a recipient's socket to
+        confirm the delivery (``awaiting``)."""
+        pending = awaiting(message) if confirm else None
+        if not message.attachments:
+            await self._sio.emit(name, body(message, None),
+                                 to=[wire.room(u) for u in chat.participants], namespace=CHAT,
+                                 skip_sid=skip, confirm=pending)
+            return
+        for viewer in chat.participants:
+            room = wire.room(viewer)
+            mine = [p for p in pending if p[0] == room] if pending else None
+            await self._sio.emit(name, body(message, viewer), to=room,
+                                 namespace=CHAT, skip_sid=skip, confirm=mine or None)
 
     async def deliver(self, event: Event, context: object | None) -> None:
         skip = context.sid if isinstance(context, Asker) else None
         emit = self._sio.emit
         match event:
             case MessageStored(chat=chat, message=message):
-                await emit(
-                    "receiveMessage", wire.message_received(message),
-                    to=[wire.room(u) for u in chat.participants], namespace=CHAT, skip_sid=skip,
-                    confirm=awaiting(message),
-                )
+                await self._to_both(chat, message, "receiveMessage", wire.message_received, skip,
+                                    confirm=True)
             case ChatOpened(chat=chat, message=None):
                 for viewer in chat.participants:
                     await emit("newChat", wire.chat_opened(chat, None, viewer),
@@ -103,10 +123,7 @@ class SocketIONotifier:
                     wire.typing(chat_id, user, typing), to=wire.room(recipient), namespace=CHAT,
                 )
             case MessageEdited(chat=chat, message=message):
-                await emit(
-                    "messageEdited", wire.message_edited(message),
-                    to=[wire.room(u) for u in chat.participants], namespace=CHAT, skip_sid=skip,
-                )
+                await self._to_both(chat, message, "messageEdited", wire.message_edited, skip)
             case ChatUpdated(chat=chat):
                 for viewer in chat.participants:
                     await emit("chatUpdated", wire.chat_updated(chat, viewer),

@@ -153,6 +153,7 @@ def parse_send_message(caller: Caller, data: Any) -> SendMessage:
     ref = f.chat_ref()
     text = f.string("text")
     images = f.string_list("messageImages")
+    attachments = f.string_list("attachments")
     client_message_id = f.string("clientMessageId")
     snapshot = None
     if f.has_any(SNAPSHOT_KEYS):  # most sends carry none: no snapshot built and tested
@@ -169,6 +170,7 @@ def parse_send_message(caller: Caller, data: Any) -> SendMessage:
     return SendMessage(
         caller, ref, text=text, images=images, client_message_id=client_message_id,
         snapshot=None if snapshot is None or snapshot.is_empty() else snapshot,
+        attachment_ids=tuple(attachments or ()),
     )
 
 

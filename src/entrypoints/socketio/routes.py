@@ -100,7 +100,7 @@ def user_chats_envelope(page: ChatPage, viewer: UserRef) -> wire.Envelope:
 def _sent(caller: Caller, sent: SentMessage) -> Presented:
     if sent.opened_chat:
         return "newSentChat", wire.chat_opened(sent.chat, sent.message, caller.user)
-    return "receiveMessage", wire.message_received(sent.message)
+    return "receiveMessage", wire.message_received(sent.message, caller.user)
 
 
 def _joined(caller: Caller, joined: ChatWithMessages) -> Presented:
@@ -117,7 +117,7 @@ def _deleted(caller: Caller, deleted: MessageDeleted) -> Presented:
 
 
 def _edited(caller: Caller, edited: MessageEdited) -> Presented:
-    return "messageEdited", wire.message_edited(edited.message)
+    return "messageEdited", wire.message_edited(edited.message, caller.user)
 
 
 def _block(caller: Caller, change: BlockChange) -> Presented:
@@ -145,7 +145,7 @@ def _chats(caller: Caller, page: ChatPage) -> Presented:
 def _messages(caller: Caller, page: MessagePage) -> Presented:
     return "moreMessages", wire.envelope("Messages have been loaded", {
         "chatId": page.chat_id,
-        "messages": [wire.message_json(m) for m in page.messages],
+        "messages": [wire.message_json(m, caller.user) for m in page.messages],
         "hasMore": page.has_more,
     })
 

@@ -16,6 +16,7 @@ Three private methods of ``socketio.AsyncServer`` are overridden (the version is
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -53,6 +54,8 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(async_mode="asgi", json=StrictJson, async_handlers=False, **options)
         self._event_sink: EventSink | None = None
         self._connect_sink: ConnectSink | None = None
+        # Emits by server event name since start (read by the metrics; names are code's).
+        self.emitted: collections.Counter[str] = collections.Counter()
 
     def _engineio_server_class(self) -> type[ChatEngineServer]:
         return ChatEngineServer
@@ -66,6 +69,7 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
                    ignore_queue: bool = False, confirm: Any = None) -> None:
         """The library's ``emit``, plus ``confirm`` (``manager.CrossNodeManager``): the
         (room, message id) pairs of a message that awaits delivery to those rooms' users."""
+        self.emitted[event] += 1
         extra = {"confirm": confirm} if confirm else {}
         await self.manager.emit(event, data, namespace or "/", room=to or room,
                                 skip_sid=skip_sid, callback=callback,

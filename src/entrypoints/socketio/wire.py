@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from chat_server.application.events import ReadReceipt
+from chat_server.domain.media import Attachment
 from chat_server.domain.model import Chat, Message, UserRef, UserType
 
 Envelope = dict[str, Any]
@@ -72,8 +73,37 @@ def user_type(user: UserRef) -> str:
 SYSTEM = "SYSTEM"
 
 
-def message_json(m: Message) -> dict[str, Any]:
+class MediaLinks(Protocol):
+    """Signed media URLs for a viewer (``entrypoints/http/media_urls.MediaUrls``)."""
+
+    def to_wire(self, attachment: Attachment, viewer: UserRef) -> dict[str, Any]: ...
+
+
+# Set once the service started (``ChatApp.startup``): where attachments' URLs come from.
+_media: list[MediaLinks | None] = [None]
+
+
+def use_media_links(links: MediaLinks | None) -> None:
+    _media[0] = links
+
+
+def _attachments(m: Message, viewer: UserRef | None) -> list[dict[str, Any]]:
+    links = _media[0]
+    if not m.attachments or links is None:
+        return []
+    # URLs are signed for who receives the object: without a viewer, the recipient.
+    who = viewer or m.recipient or (m.system_audience[0] if m.system_audience else m.sender)
+    assert who is not None
+    return [links.to_wire(a, who) for a in m.attachments]
+
+
+def message_json(m: Message, viewer: UserRef | None = None) -> dict[str, Any]:
+    """A message as ``viewer`` sees it (only its attachments' URLs depend on the viewer)."""
     created = iso(m.created_at)
+    attachments = _attachments(m, viewer)
+    images = list(m.images)
+    # Image attachments are listed in messageImages too, for clients of the event doc.
+    images += [a["url"] for a in attachments if a["kind"] == "image"]
     return {
         "id": m.id,
         "messageId": m.id,  # the event doc's name for it (its clients delete by it)
@@ -84,7 +114,8 @@ def message_json(m: Message) -> dict[str, Any]:
         "recipientId": m.recipient.id if m.recipient else None,
         "recipientType": m.recipient.type.name if m.recipient else None,
         "text": m.text,
-        "messageImages": list(m.images),
+        "messageImages": images,
+        "attachments": attachments,
         "read": m.read_at is not None,
         "readAt": iso(m.read_at),
         "recipientOnline": m.recipient_online,
@@ -119,20 +150,23 @@ def chat_json(chat: Chat, viewer: UserRef, messages: list[Message]) -> dict[str,
         "unreadCount": chat.unread_for(viewer),
         "blocked": chat.blocks(viewer),
         "blockedBy": chat.blocked_for(viewer),
-        "messages": [message_json(m) for m in messages],
+        "messages": [message_json(m, viewer) for m in messages],
     }
 
 
 class _LastEnvelope:
     """The envelope built for the message asked last: a send's presenter (its ack) and the
     notifier (its emit) ask for the same message, and sharing the object lets the packet
-    encoder encode it once (``encoding.EncodedBodies``). Messages are immutable."""
+    encoder encode it once (``encoding.EncodedBodies``). Messages are immutable; one with
+    attachments is not kept, its URLs being signed for each viewer."""
 
     message: Message | None = None
     body: Envelope = {}
 
 
-def message_received(message: Message) -> Envelope:
+def message_received(message: Message, viewer: UserRef | None = None) -> Envelope:
+    if message.attachments:
+        return envelope("New message received", message_json(message, viewer))
     if message is _LastEnvelope.message:
         return _LastEnvelope.body
     body = envelope("New message received", message_json(message))
@@ -144,8 +178,8 @@ def chat_opened(chat: Chat, message: Message | None, viewer: UserRef) -> Envelop
     return envelope("New chat created", chat_json(chat, viewer, [message] if message else []))
 
 
-def message_edited(message: Message) -> Envelope:
-    return envelope("Message has been edited", message_json(message))
+def message_edited(message: Message, viewer: UserRef | None = None) -> Envelope:
+    return envelope("Message has been edited", message_json(message, viewer))
 
 
 def chat_updated(chat: Chat, viewer: UserRef) -> Envelope:

@@ -11,9 +11,21 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import media_corpus as corpus
 import pytest
 from redis_support import RedisServer
-from service_support import API_KEY, SECRET, Client, Devices, Server, api, http_json, new_id
+from service_support import (
+    API_KEY,
+    SECRET,
+    Client,
+    Devices,
+    Server,
+    api,
+    fetch,
+    http_json,
+    new_id,
+    upload,
+)
 
 LEASE_S = 2.0
 _databases = itertools.count(1)
@@ -195,3 +207,26 @@ async def test_without_redis_a_node_serves_its_own_and_recovers(
     finally:
         node.stop()
         redis.stop()
+
+
+async def test_an_upload_made_on_one_node_is_sent_and_served_by_another(cluster: Any, on: Any):
+    """With CHAT_REDIS_URL, media default to GridFS: every node serves every upload."""
+    _, (a, b) = cluster
+    customer = await on(a, "customer")
+    vendor = await on(b, "vendor")
+    opened = await customer.call("sendMessage", {"recipientId": vendor.user_id,
+                                                 "productId": "p", "text": "photo follows"})
+    await vendor.next("newChat")
+    status, body = await upload(a.url, "customer", customer.user_id, corpus.jpeg(), "x.jpg",
+                                "image/jpeg")
+    assert status == 201, body
+    sent = await customer.call("sendMessage", {"chatId": opened["data"]["id"],
+                                               "attachments": [body["data"]["id"]]})
+    assert sent["statusCode"] == 200, sent
+    [attachment] = (await vendor.next("receiveMessage"))["data"]["attachments"]
+    status, content, mime = await fetch(b.url, attachment["url"])
+    assert (status, mime) == (200, "image/jpeg") and content[:2] == b"\xff\xd8"
+    deleted = await customer.call("deleteMessage", {"chatId": opened["data"]["id"],
+                                                    "messageId": sent["data"]["id"]})
+    assert deleted["statusCode"] == 200
+    assert (await fetch(b.url, attachment["url"]))[0] == 404

@@ -68,6 +68,7 @@ async def test_the_sender_edits_and_both_sides_see_it_everywhere(connect: Any):
 async def test_an_edit_reaches_an_offline_recipient_with_the_new_text(connect: Any):
     customer, vendor, chat = await chat_of(connect)
     await vendor.close()
+    await customer.next("userIsOffline")  # the server saw the vendor leave
     sent = await customer.call("sendMessage", {"chatId": chat["id"], "text": "typo"})
     await customer.call("editMessage", {"chatId": chat["id"], "messageId": sent["data"]["id"],
                                         "text": "fixed"})

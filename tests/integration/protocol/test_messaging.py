@@ -10,7 +10,7 @@ from service_support import Client, make_token
 MESSAGE_FIELDS = {
     "id", "chatId", "seq", "senderId", "recipientId", "senderType", "recipientType", "text",
     "messageImages", "read", "readAt", "recipientOnline", "deliveredAt", "clientMessageId",
-    "timestamp", "createdAt", "updatedAt", "messageId", "editedAt", "masked",
+    "timestamp", "createdAt", "updatedAt", "messageId", "editedAt", "masked", "attachments",
 }
 CHAT_FIELDS = {
     "id", "productId", "customerId", "vendorId", "productName", "productImageUrl",

@@ -56,7 +56,17 @@ SCHEMAS: dict[str, Schema] = {
             "text": _nullable(STRING), "messageImages": {"type": "array", "items": STRING},
             "read": BOOLEAN, "readAt": TIME, "recipientOnline": BOOLEAN, "deliveredAt": TIME,
             "clientMessageId": _nullable(STRING), "timestamp": TIME, "createdAt": TIME,
-            "updatedAt": TIME, "deleted": BOOLEAN,
+            "updatedAt": TIME, "deleted": BOOLEAN, "messageId": STRING,
+            "editedAt": TIME, "masked": BOOLEAN,
+            "attachments": {"type": "array", "items": _ref("Attachment")},
+        },
+    },
+    "Attachment": {
+        "type": "object", "required": ["id", "kind", "mime", "size", "name", "url"],
+        "properties": {
+            "id": STRING, "kind": {"type": "string", "enum": ["image", "file"]},
+            "mime": STRING, "size": INTEGER, "name": STRING, "width": INTEGER,
+            "height": INTEGER, "url": STRING, "thumbnailUrl": STRING,
         },
     },
     "Chat": {
@@ -145,12 +155,32 @@ PAGE_PARAMS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
 ]
 SERVER: list[Schema] = [{"apiKey": []}]
+UPLOAD_BODY: Schema = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+MEDIA_PARAMS = [
+    {"name": "attachment_id", "in": "path", "required": True, "schema": STRING},
+    {"name": "u", "in": "query", "required": True,
+     "schema": {"type": "string", "description": "the viewer the URL is signed for"}},
+    {"name": "exp", "in": "query", "required": True, "schema": INTEGER},
+    {"name": "sig", "in": "query", "required": True, "schema": STRING},
+]
+_ERROR_ANSWER = {"description": "an error envelope",
+                 "content": {"application/json": {"schema": _ref("Error")}}}
+MEDIA_RESPONSES: Schema = {
+    "200": {"description": "the bytes, as stored (re-encoded images, checked PDFs)",
+            "content": {mime: {"schema": {"type": "string", "format": "binary"}}
+                        for mime in ("image/jpeg", "image/png", "image/webp",
+                                     "application/pdf")}},
+    **{str(code): _ERROR_ANSWER for code in (403, 404, 500, 503)},
+}
 COMMON = (400, 401, 404, 413)
 
 
 def _op(summary: str, responses: Schema, params: list[Schema] | None = None,
         body: Schema | None = None, security: list[Schema] | None = None) -> Schema:
-    op: Schema = {"summary": summary, "responses": responses, "security": security or SERVER}
+    op: Schema = {"summary": summary, "responses": responses,
+                  "security": SERVER if security is None else security}
     if params:
         op["parameters"] = params
     if body:
@@ -168,6 +198,9 @@ MESSAGE_BODY = _body({
     "messageImages": _nullable({"type": "array", "items": HTTPS_URL, "maxItems": 10}),
     "clientMessageId": _nullable({"type": "string", "minLength": 1, "maxLength": 64}),
     "senderType": _nullable({"type": "string", "enum": ["SYSTEM", "CUSTOMER", "VENDOR"]}),
+    # Uploads of the sending user (CUSTOMER or VENDOR messages only).
+    "attachments": _nullable({"type": "array", "maxItems": 10,
+                              "items": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}),
 })
 CHAT_BODY = _body({"customerId": {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
                    "vendorId": {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
@@ -225,6 +258,19 @@ PATHS: dict[str, Schema] = {
         "post": _op("Post a system message, or one on a participant's behalf",
                     _responses({200: _ok(_ref("Message")), 201: _ok(_ref("Message"))},
                                *COMMON), CHAT_PARAM, MESSAGE_BODY),
+    },
+    "/api/v1/me/uploads": {
+        "post": _op("Upload an image or a PDF to send in a message (docs/attachments.md)",
+                    _responses({201: _ok(_ref("Attachment"))}, 400, 401, 408, 413, 415, 429),
+                    body=UPLOAD_BODY, security=[{"userToken": []}]),
+    },
+    "/media/{attachment_id}": {
+        "get": _op("An attachment, by a signed URL from a message or an upload",
+                   MEDIA_RESPONSES, MEDIA_PARAMS, security=[]),
+    },
+    "/media/{attachment_id}/thumb": {
+        "get": _op("An image attachment's thumbnail, by a signed URL", MEDIA_RESPONSES,
+                   MEDIA_PARAMS, security=[]),
     },
     "/api/v1/me/unread": {
         "get": _op("The caller's unread messages", _responses({200: _ok(_ref("Unread"))}, 401),

@@ -151,7 +151,8 @@ def server_api_routes(api: ServerApi) -> list[BaseRoute]:
         assert limit is not None
         page = await api.reads.history(request.path_params["chat_id"], before, limit)
         return envelope(200, "Messages have been loaded", {
-            "chatId": page.chat_id, "messages": [wire.message_json(m) for m in page.messages],
+            "chatId": page.chat_id,
+            "messages": [wire.message_json(m) for m in page.messages],
             "hasMore": page.has_more})
 
     async def post_message(request: Request) -> Response:
@@ -159,9 +160,14 @@ def server_api_routes(api: ServerApi) -> list[BaseRoute]:
         f = Fields(await read_json(request))
         text, images = f.string("text"), f.string_list("messageImages")
         client_message_id = f.string("clientMessageId")
+        attachments = tuple(f.string_list("attachments") or ())
         sender_type = (f.string("senderType") or "SYSTEM").upper()
         if sender_type not in SENDER_TYPES:
             f.errors.append({"field": "senderType", "message": "must be SYSTEM, CUSTOMER or VENDOR"})
+        elif sender_type == "SYSTEM" and attachments:
+            # Uploads belong to the user who made them; the backend has none of its own.
+            f.errors.append({"field": "attachments",
+                             "message": "only a CUSTOMER or VENDOR message can carry uploads"})
         f.done()
         if sender_type == "SYSTEM":
             posted = await published(await api.post_system(PostSystemMessage(
@@ -172,7 +178,7 @@ def server_api_routes(api: ServerApi) -> list[BaseRoute]:
             sender = chat.customer if sender_type == "CUSTOMER" else chat.vendor
             outcome = await api.send_message(SendMessage(
                 Caller(sender), ChatRef(chat_id), text=text, images=images,
-                client_message_id=client_message_id))
+                client_message_id=client_message_id, attachment_ids=attachments))
             await api.publisher.publish(outcome.events)
             message, created = outcome.result.message, bool(outcome.events)
         body = wire.message_json(message)
@@ -255,7 +261,7 @@ async def _export_body(export: ExportUser, user: UserRef, data: Any) -> AsyncIte
             first_chat = False
             first = True
             async for page in export.messages(chat):
-                rows = [orjson.dumps({**wire.message_json(m), "deleted": m.deleted})
+                rows = [orjson.dumps({**wire.message_json(m, user), "deleted": m.deleted})
                         for m in page]
                 yield (b"" if first else b",") + b",".join(rows)
                 first = False

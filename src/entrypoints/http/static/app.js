@@ -1,5 +1,6 @@
 // Entry point of the demo page: one pane per <section data-pane>, each connecting on load
 // with a development token for its default user, so that a demo starts from nothing.
+import { BackendPanel } from "./backend.js";
 import { Pane } from "./pane.js";
 
 const DEMO_PRODUCT = {
@@ -16,8 +17,14 @@ const DEMO_PRODUCT = {
 const template = document.getElementById("pane-template");
 const panes = [...document.querySelectorAll("section[data-pane]")].map(
   (root) => new Pane(root, template, DEMO_PRODUCT));
+const backend = new BackendPanel(document.getElementById("backend"), panes);
 
-for (const pane of panes) pane.connectWithDevToken(Number(pane.root.dataset.defaultId));
+// A dev token means development mode, where `make run` prints a server API key: only
+// then is the backend panel of use.
+Promise.all(panes.map((pane) => pane.connectWithDevToken(Number(pane.root.dataset.defaultId))))
+  .then((given) => {
+    if (given.some(Boolean)) backend.show();
+  });
 
 // For debugging from the browser console.
-window.chatDemo = { panes };
+window.chatDemo = { panes, backend };

@@ -3,26 +3,32 @@ import { Connection, fetchDevToken, identityFromToken } from "./connection.js";
 import {
   formatPrice, formatTime, h, isHttpUrl, newClientMessageId, partnerName, previewOf, userLabel,
 } from "./format.js";
-import { ChatStore } from "./store.js";
+import { editExpiry, isEditable, renderMessage } from "./message-view.js";
+import { ChatModeration } from "./moderation.js";
+import { ChatStore, isSystemMessage, presenceKey } from "./store.js";
 
 const TYPING_REPEAT_MS = 2100; // the server relays `typing` at most once per 2 s
 const TYPING_IDLE_MS = 3000; // no keystroke for this long: send stoppedTyping
 const TYPING_SHOWN_MS = 6000; // hide "typing..." when no new userTyping came
 const HISTORY_PAGE = 20;
 const PRESENCE_CHECKS_PER_LIST = 20;
+// CHAT_EDIT_WINDOW_S's default; the server, which has the last word, answers 403 after it.
+const DEFAULT_EDIT_WINDOW_MS = 15 * 60 * 1000;
 
 export class Pane {
   /**
    * @param {HTMLElement} root the pane's <section> (data-pane, data-user-type ...)
    * @param {HTMLTemplateElement} template
    * @param {object} demo the demo product prefilled in the new-conversation form
+   * @param {{editWindowMs?: number}} [options]
    */
-  constructor(root, template, demo) {
+  constructor(root, template, demo, { editWindowMs = DEFAULT_EDIT_WINDOW_MS } = {}) {
     this.root = root;
     this.name = root.dataset.pane;
     this.type = root.dataset.userType.toUpperCase();
     this.partnerType = this.type === "CUSTOMER" ? "VENDOR" : "CUSTOMER";
     this.demo = demo;
+    this.editWindowMs = editWindowMs;
 
     const fragment = template.content.cloneNode(true);
     for (const element of fragment.querySelectorAll("[id], [for], [aria-labelledby]")) {
@@ -49,6 +55,13 @@ export class Pane {
     this.typingIdleTimer = null;
     /** chatId -> timer of a shown "typing..." */
     this.partnerTyping = new Map();
+    /** Partners whose presence the server refused (403): asked again once they write. */
+    this.presenceRefused = new Set();
+    /** The own message the composer edits: {chatId, messageId, draft (what it held before)}. */
+    this.editing = null;
+    /** Re-renders when the next Edit action shown passes the edit window. */
+    this.editExpiryTimer = null;
+    this.moderation = new ChatModeration(this);
 
     this.#prefill();
     this.#bind();
@@ -96,8 +109,12 @@ export class Pane {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.send();
+      } else if (event.key === "Escape" && this.editing) {
+        event.preventDefault();
+        this.#endEdit();
       }
     });
+    refs.cancelEdit.addEventListener("click", () => this.#endEdit());
     refs.imageUrl.addEventListener("keydown", (event) => {
       if (event.key === "Enter") {
         event.preventDefault();
@@ -115,8 +132,10 @@ export class Pane {
       if (button) this.openChat(button.dataset.chatId);
     });
     refs.messageList.addEventListener("click", (event) => {
-      const button = event.target.closest("button[data-delete]");
-      if (button) this.deleteMessage(button.dataset.delete);
+      const remove = event.target.closest("button[data-delete]");
+      if (remove) this.deleteMessage(remove.dataset.delete);
+      const edit = event.target.closest("button[data-edit]");
+      if (edit) this.startEdit(edit.dataset.edit);
     });
     refs.notices.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-dismiss]");
@@ -132,18 +151,21 @@ export class Pane {
 
   // ---------------------------------------------------------------- connection
 
+  /** Resolves to whether the server gave a token (it does in development mode only). */
   async connectWithDevToken(id) {
     if (!Number.isSafeInteger(id) || id < 1) {
       this.notify({ message: "The user id must be a positive integer", event: "token" });
-      return;
+      return false;
     }
     try {
       const token = await fetchDevToken(this.type.toLowerCase(), id);
       this.refs.token.value = token;
       this.connectWithToken(token);
+      return true;
     } catch (error) {
       this.refs.identity.open = true;
       this.notify({ message: `${error.message}. Paste a token instead.`, event: "token" });
+      return false;
     }
   }
 
@@ -166,6 +188,8 @@ export class Pane {
     this.store = new ChatStore(identity);
     this.refs.userId.value = String(identity.id);
     this.activeChatId = null;
+    this.editing = null;
+    this.presenceRefused.clear();
     this.pending.clear();
     this.chatsCursor = null;
     this.pagedChats = false;
@@ -225,6 +249,9 @@ export class Pane {
     const data = envelope?.data;
     switch (event) {
       case "appError":
+        // A presence the server will not show (a customer who has not written to this
+        // vendor) is unknown presence, not a failure the user could do anything about.
+        if (data?.event === "checkOnlinePresence" && envelope.statusCode === 403) return;
         this.notify({
           statusCode: envelope.statusCode,
           message: envelope.message,
@@ -234,6 +261,7 @@ export class Pane {
         break;
       case "userChats":
         for (const chat of data || []) this.store.upsertChat(chat);
+        this.store.setTotalUnread(envelope.totalUnread);
         if (this.chatsCursor === null && !this.pagedChats) this.chatsCursor = envelope.nextCursor ?? null;
         this.#checkPresenceOfAll();
         break;
@@ -258,7 +286,22 @@ export class Pane {
         break;
       case "messageDeleted":
         this.store.removeMessage(data);
+        if (this.editing?.messageId === data?.messageId) this.#endEdit({ render: false });
         break;
+      case "messageEdited":
+        this.store.applyEdit(data);
+        break;
+      case "chatUpdated": {
+        // A block, a trusted profile or product: the Chat as this user sees it.
+        const chat = this.store.chats.get(data?.id);
+        if (!chat) break;
+        const blockedBefore = Boolean(chat.blockedBy);
+        this.store.upsertChat(data);
+        // The blocked side gets no presence events about the blocker any more: ask again
+        // (the server then says offline), and again once unblocked.
+        if (Boolean(chat.blockedBy) !== blockedBefore) this.#checkPresence(this.store.partnerOf(chat));
+        break;
+      }
       case "userTyping":
         this.#onPartnerTyping(data, true);
         break;
@@ -299,8 +342,13 @@ export class Pane {
     const { chat } = this.store.addMessage(message);
     if (!chat) {
       // A chat beyond the loaded pages, or created before this pane connected.
-      this.#request("getUserChats", { limit: 20 });
+      this.request("getUserChats", { limit: 20 });
       return;
+    }
+    const partner = this.store.partnerOf(chat);
+    const key = presenceKey(partner.type, partner.id);
+    if (message.senderType === partner.type && this.presenceRefused.delete(key)) {
+      this.#checkPresence(partner); // having written, they may be seen now
     }
     if (message.chatId === this.activeChatId && this.store.isForMe(message)) {
       this.#clearPartnerTyping(message.chatId);
@@ -337,8 +385,11 @@ export class Pane {
 
   // ---------------------------------------------------------------- client requests
 
-  /** Emits with an ack; the envelope is returned (appError has already shown a failure). */
-  async #request(event, payload, namespace = "/chat") {
+  /**
+   * Emits with an ack; the envelope is returned (appError has already shown a failure).
+   * Public for the pane's helpers (moderation.js).
+   */
+  async request(event, payload, namespace = "/chat") {
     if (!this.connection) {
       this.notify({ message: "Not connected", event });
       return { error: true, statusCode: 0, message: "Not connected" };
@@ -351,11 +402,12 @@ export class Pane {
   async openChat(chatId, { keepFocus = false } = {}) {
     if (chatId !== this.activeChatId) {
       this.#stopTyping();
+      if (this.editing) this.#endEdit({ render: false });
       this.activeChatId = chatId;
       this.scrollToBottom = true;
       this.render();
     }
-    const envelope = await this.#request("joinChat", { chatId });
+    const envelope = await this.request("joinChat", { chatId });
     // loadMessages also reaches this socket as an event; folding it in twice is harmless.
     if (!envelope.error) this.#onLoadMessages(envelope.data);
     this.render();
@@ -368,7 +420,7 @@ export class Pane {
     if (!chat || chat.unreadCount === 0 || document.visibilityState === "hidden") return;
     if (this.markingRead) return;
     this.markingRead = true;
-    this.#request("markAsRead", { chatId: chat.id }).then((envelope) => {
+    this.request("markAsRead", { chatId: chat.id }).then((envelope) => {
       this.markingRead = false;
       // With an ack the broadcast skips this socket: the ack is its updateReadReceipts.
       if (!envelope.error && envelope.data) this.store.applyReadReceipt(envelope.data);
@@ -384,7 +436,7 @@ export class Pane {
     if (before === undefined) return;
     this.loadingOlder = true;
     this.render();
-    const envelope = await this.#request("getMessages", { chatId, before, limit: HISTORY_PAGE });
+    const envelope = await this.request("getMessages", { chatId, before, limit: HISTORY_PAGE });
     if (!envelope.error) this.#onMoreMessages(envelope.data);
     else if (chat) chat.hasMore = false; // do not hammer a failing request on every scroll
     this.loadingOlder = false;
@@ -402,9 +454,10 @@ export class Pane {
   async #loadMoreChats() {
     if (!this.chatsCursor) return;
     this.pagedChats = true;
-    const envelope = await this.#request("getUserChats", { limit: 20, before: this.chatsCursor });
+    const envelope = await this.request("getUserChats", { limit: 20, before: this.chatsCursor });
     if (!envelope.error) {
       for (const chat of envelope.data || []) this.store.upsertChat(chat);
+      this.store.setTotalUnread(envelope.totalUnread);
       this.chatsCursor = envelope.nextCursor ?? null;
     }
     this.render();
@@ -418,18 +471,21 @@ export class Pane {
       partners.set(`${partner.type}:${partner.id}`, partner);
     }
     [...partners.values()]
-      .filter((partner) => !this.store.presenceOf(partner))
+      .filter((partner) => !this.store.presenceOf(partner)
+        && !this.presenceRefused.has(presenceKey(partner.type, partner.id)))
       .slice(0, PRESENCE_CHECKS_PER_LIST)
       .forEach((partner) => this.#checkPresence(partner));
   }
 
   async #checkPresence(partner) {
     if (!this.connection?.sockets["/presence"].connected) return;
-    const envelope = await this.#request(
+    const envelope = await this.request(
       "checkOnlinePresence", { userId: partner.id, userType: partner.type }, "/presence");
     if (!envelope.error && envelope.data) {
       this.store.setPresence({ ...envelope.data, online: Boolean(envelope.data.status) });
       this.render();
+    } else if (envelope.statusCode === 403) {
+      this.presenceRefused.add(presenceKey(partner.type, partner.id));
     }
   }
 
@@ -442,6 +498,7 @@ export class Pane {
       return;
     }
     this.#stopTyping();
+    if (this.editing) this.#endEdit({ render: false });
     this.activeChatId = null;
     this.render();
     this.refs.text.focus();
@@ -470,6 +527,10 @@ export class Pane {
   }
 
   async send() {
+    if (this.editing) {
+      await this.#saveEdit();
+      return;
+    }
     const { refs } = this;
     const text = refs.text.value.trim();
     const imageUrl = refs.imageUrl.value.trim();
@@ -507,7 +568,7 @@ export class Pane {
     this.scrollToBottom = true;
     this.render();
 
-    const envelope = await this.#request("sendMessage", payload);
+    const envelope = await this.request("sendMessage", payload);
     this.pending.delete(clientMessageId);
     if (envelope.error) {
       // appError has shown why; give the text back so that nothing typed is lost.
@@ -535,7 +596,7 @@ export class Pane {
   async deleteMessage(messageId) {
     const chatId = this.activeChatId;
     if (!chatId) return;
-    const envelope = await this.#request("deleteMessage", { chatId, messageId });
+    const envelope = await this.request("deleteMessage", { chatId, messageId });
     if (!envelope.error) {
       this.store.removeMessage(envelope.data || { chatId, messageId });
       this.render();
@@ -543,9 +604,57 @@ export class Pane {
     }
   }
 
+  // ---------------------------------------------------------------- editing
+
+  /** Puts one of the user's own messages in the composer, to be saved with editMessage. */
+  startEdit(messageId) {
+    const chat = this.store.chats.get(this.activeChatId);
+    const message = chat?.messages.get(messageId);
+    if (!message || !this.store.isMine(message)) return;
+    this.#stopTyping();
+    const draft = this.editing ? this.editing.draft : this.refs.text.value;
+    this.editing = { chatId: chat.id, messageId, draft };
+    this.refs.text.value = message.text || "";
+    this.render();
+    this.refs.text.focus();
+    this.refs.text.setSelectionRange(this.refs.text.value.length, this.refs.text.value.length);
+  }
+
+  async #saveEdit() {
+    const { chatId, messageId } = this.editing;
+    const text = this.refs.text.value.trim();
+    const message = this.store.chats.get(chatId)?.messages.get(messageId);
+    if (!text) {
+      this.notify({ message: "An edited message needs text (delete it instead)", event: "editMessage" });
+      return;
+    }
+    if (message && text === message.text) {
+      this.#endEdit();
+      return;
+    }
+    this.refs.send.disabled = true;
+    const envelope = await this.request("editMessage", { chatId, messageId, text });
+    this.refs.send.disabled = false;
+    // On failure appError has shown why (e.g. 403 past the edit window): the text stays.
+    if (envelope.error) return;
+    // With an ack, messageEdited skips this socket: the ack is its copy.
+    this.store.applyEdit(envelope.data);
+    if (this.editing?.messageId === messageId) this.#endEdit();
+    else this.render();
+  }
+
+  #endEdit({ render = true } = {}) {
+    if (!this.editing) return;
+    this.refs.text.value = this.editing.draft || "";
+    this.editing = null;
+    if (render) this.render();
+  }
+
   #onComposerInput() {
     const chatId = this.activeChatId;
-    if (!chatId || !this.connection?.chatConnected) return;
+    if (this.editing || !chatId || !this.connection?.chatConnected) return;
+    // The blocked side's typing is refused (403) as its sends are: do not signal it.
+    if (this.store.chats.get(chatId)?.blockedBy) return;
     if (!this.refs.text.value.trim()) {
       this.#stopTyping();
       return;
@@ -554,7 +663,7 @@ export class Pane {
     if (this.typingChatId !== chatId || now - this.typingSentAt >= TYPING_REPEAT_MS) {
       this.typingChatId = chatId;
       this.typingSentAt = now;
-      this.#request("typing", { chatId });
+      this.request("typing", { chatId });
     }
     clearTimeout(this.typingIdleTimer);
     this.typingIdleTimer = setTimeout(() => this.#stopTyping(), TYPING_IDLE_MS);
@@ -566,13 +675,17 @@ export class Pane {
     if (!chatId) return;
     this.typingChatId = null;
     this.typingSentAt = 0;
-    if (this.connection?.chatConnected) this.#request("stoppedTyping", { chatId });
+    if (this.store.chats.get(chatId)?.blockedBy) return; // blocked meanwhile: 403
+    if (this.connection?.chatConnected) this.request("stoppedTyping", { chatId });
   }
 
   // ---------------------------------------------------------------- notices
 
-  /** Shows a dismissable notice; an identical one already shown is counted instead. */
-  notify({ statusCode, message, event, errors }) {
+  /**
+   * Shows a dismissable notice; an identical one already shown is counted instead.
+   * `kind: "info"` is an outcome the user asked for (a report sent), not a failure.
+   */
+  notify({ statusCode, message, event, errors, kind = "error" }) {
     const parts = [statusCode ? String(statusCode) : null, event].filter(Boolean).join(" · ");
     let text = message || "Something went wrong";
     if (Array.isArray(errors) && errors.length) {
@@ -587,7 +700,11 @@ export class Pane {
         return;
       }
     }
-    const notice = h("div", { className: "notice", role: "alert", dataset: { key, count: "1", status: statusCode || "" } },
+    const info = kind === "info";
+    const notice = h("div", {
+      className: `notice${info ? " info" : ""}`, role: info ? "status" : "alert",
+      dataset: { key, count: "1", status: statusCode || "" },
+    },
       h("p", {},
         parts ? h("strong", {}, parts, ": ") : null,
         h("span", { className: "notice-text" }, text),
@@ -600,8 +717,16 @@ export class Pane {
   // ---------------------------------------------------------------- rendering
 
   render() {
+    this.#renderTotalUnread();
     this.#renderChatList();
     this.#renderConversation();
+  }
+
+  #renderTotalUnread() {
+    const total = this.store.totalUnread();
+    const { totalUnread } = this.refs;
+    totalUnread.dataset.count = String(total);
+    totalUnread.textContent = total ? `${total} unread` : "No unread";
   }
 
   #renderChatList() {
@@ -613,6 +738,7 @@ export class Pane {
       const presence = store.presenceOf(partner);
       const typing = this.partnerTyping.has(chat.id);
       const unread = chat.unreadCount > 0 ? chat.unreadCount : 0;
+      const system = !typing && isSystemMessage(last);
       const preview = typing ? "typing…" : `${last && store.isMine(last) ? "You: " : ""}${previewOf(last)}`;
       return h("li", {},
         h("button", {
@@ -630,7 +756,10 @@ export class Pane {
         h("span", { className: "chat-product" },
           `${chat.productName || `Product ${chat.productId}`} · ${userLabel(partner.type, partner.id)}`),
         h("span", { className: "chat-line" },
-          h("span", { className: `chat-preview${typing ? " is-typing" : ""}`, dataset: { role: "preview" } }, preview),
+          h("span", {
+            className: `chat-preview${typing ? " is-typing" : ""}${system ? " is-system" : ""}`,
+            dataset: { role: "preview" }, title: system ? "From the marketplace" : undefined,
+          }, preview),
           unread ? h("span", { className: "badge", "aria-label": `${unread} unread` }, String(unread)) : null)));
     });
     refs.chatList.replaceChildren(...items);
@@ -676,6 +805,8 @@ export class Pane {
       : presence.online ? "Online"
         : presence.lastSeen ? `Last seen ${formatTime(presence.lastSeen)}` : "Offline";
 
+    this.moderation.render(chat);
+
     // Typing indicator.
     const typing = chat && this.partnerTyping.has(chat.id);
     refs.typing.textContent = typing ? `${partnerName(chat, partner)} is typing…` : "";
@@ -689,9 +820,19 @@ export class Pane {
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
     const firstBefore = refs.messageList.firstElementChild;
     const anchorTop = firstBefore ? firstBefore.offsetTop : 0;
-    const focusedDelete = document.activeElement?.dataset?.delete;
+    const focused = document.activeElement?.closest?.(".message-list button");
+    const focusedAction = focused && Object.keys(focused.dataset)[0];
 
-    refs.messageList.replaceChildren(...messages.map((message) => this.#renderMessage(message)));
+    const now = Date.now();
+    refs.messageList.replaceChildren(...messages.map((message) => {
+      const mine = store.isMine(message);
+      return renderMessage(message, {
+        mine,
+        editable: mine && isEditable(message, this.editWindowMs, now),
+        editing: this.editing?.messageId === message.id,
+      });
+    }));
+    this.#scheduleEditExpiry(messages, now);
     refs.conversationEmpty.hidden = messages.length > 0;
 
     if (chat?.hasMore || this.loadingOlder) {
@@ -714,41 +855,30 @@ export class Pane {
       if (same) scroller.scrollTop += same.offsetTop - anchorTop;
     }
     this.scrollToBottom = false;
-    if (focusedDelete) refs.messageList.querySelector(`[data-delete="${CSS.escape(focusedDelete)}"]`)?.focus();
+    if (focusedAction) {
+      const value = focused.dataset[focusedAction];
+      refs.messageList.querySelector(`[data-${focusedAction}="${CSS.escape(value)}"]`)?.focus();
+    }
 
-    refs.text.placeholder = chat || this.connection
-      ? "Write a message. Enter sends, Shift+Enter adds a line."
-      : "Connecting…";
+    // Editing: the composer holds the message's text; Send saves it.
+    const editing = Boolean(this.editing && this.editing.chatId === this.activeChatId);
+    refs.editBanner.hidden = !editing;
+    refs.send.textContent = editing ? "Save" : "Send";
+    refs.imageUrl.hidden = editing;
+
+    refs.text.placeholder = chat?.blockedBy ? "You cannot message this user"
+      : chat || this.connection ? "Write a message. Enter sends, Shift+Enter adds a line."
+        : "Connecting…";
   }
 
-  #renderMessage(message) {
-    const mine = this.store.isMine(message);
-    let tick = null;
-    if (mine) {
-      const [state, label, glyph] = message.pending ? ["pending", "Sending", "○"]
-        : message.read ? ["read", "Read", "✓✓"]
-          : message.deliveredAt ? ["delivered", "Delivered", "✓✓"]
-            : ["sent", "Sent", "✓"];
-      tick = h("span", { className: "tick", dataset: { tick: state }, role: "img", "aria-label": label, title: label }, glyph);
+  /** Re-renders when the first Edit action shown passes the edit window, to take it away. */
+  #scheduleEditExpiry(messages, now) {
+    clearTimeout(this.editExpiryTimer);
+    let next = Infinity;
+    for (const message of messages) {
+      if (!this.store.isMine(message) || !isEditable(message, this.editWindowMs, now)) continue;
+      next = Math.min(next, editExpiry(message, this.editWindowMs));
     }
-    const images = (message.messageImages || []).filter(isHttpUrl).map((url) =>
-      h("a", { href: url, target: "_blank", rel: "noopener noreferrer", className: "image-link" },
-        h("img", { src: url, alt: "Image attached to the message", loading: "lazy" })));
-    return h("li", {
-      className: `message ${mine ? "mine" : "theirs"}${message.pending ? " pending" : ""}`,
-      dataset: { id: message.id, seq: message.pending ? "" : String(message.seq) },
-    },
-    h("div", { className: "bubble" },
-      message.text ? h("p", { className: "text" }, message.text) : null,
-      images.length ? h("div", { className: "images" }, images) : null,
-      h("div", { className: "message-meta" },
-        h("time", { dateTime: message.createdAt || message.timestamp || "" }, formatTime(message.createdAt || message.timestamp)),
-        tick,
-        mine && !message.pending
-          ? h("button", {
-            type: "button", className: "delete", dataset: { delete: message.id },
-            "aria-label": `Delete message: ${previewOf(message).slice(0, 40)}`, title: "Delete",
-          }, "Delete")
-          : null)));
+    if (next !== Infinity) this.editExpiryTimer = setTimeout(() => this.render(), next - now + 50);
   }
 }

@@ -7,7 +7,14 @@ const SNAPSHOT_FIELDS = [
   "productId", "customerId", "vendorId", "productName", "productImageUrl", "productPrice",
   "storeName", "storeLogoUrl", "customerName", "customerProfilePic",
   "createdAt", "updatedAt", "lastMessageAt", "unreadCount",
+  // PROTOCOL.md section 10: the viewer blocks the counterpart / is blocked by them.
+  "blocked", "blockedBy",
 ];
+
+/** A message of the marketplace's backend: no sender, addressed to both participants. */
+export function isSystemMessage(message) {
+  return message?.senderType === "SYSTEM";
+}
 
 export class ChatStore {
   /** @param {{type: "CUSTOMER" | "VENDOR", id: number}} me */
@@ -21,14 +28,22 @@ export class ChatStore {
     this.deleted = new Set();
     /** "CUSTOMER:1" -> {online: bool, lastSeen: string | null} */
     this.presence = new Map();
+    /**
+     * Unread messages in chats not loaded here: the last `totalUnread` (which counts every
+     * chat of the user) minus what the loaded chats counted at that moment. The header's
+     * total is this plus the loaded chats' counts, which the page keeps current.
+     */
+    this.unreadElsewhere = 0;
   }
 
   isMine(message) {
     return message.senderType === this.me.type && message.senderId === this.me.id;
   }
 
+  /** Addressed to me: I am its recipient, or it is a system message (for both sides). */
   isForMe(message) {
-    return message.recipientType === this.me.type && message.recipientId === this.me.id;
+    return isSystemMessage(message)
+      || (message.recipientType === this.me.type && message.recipientId === this.me.id);
   }
 
   /** The other participant of a chat, as a user ref. */
@@ -67,15 +82,33 @@ export class ChatStore {
       return { chat: undefined, added: false };
     }
     const added = this.#put(chat, message);
-    if (added && countUnread && this.isForMe(message) && !message.read) chat.unreadCount += 1;
+    // A system message's `read` says that one of the two sides read it: not which one.
+    const unread = isSystemMessage(message) || !message.read;
+    if (added && countUnread && this.isForMe(message) && unread) chat.unreadCount += 1;
     return { chat, added };
+  }
+
+  /**
+   * messageEdited (or the ack of our editMessage): the new text replaces the old one
+   * wherever it shows. A message not loaded here is left out: putting it in would make a
+   * hole in the history that paging (by the oldest seq) would never fill.
+   */
+  applyEdit(message) {
+    const chat = this.chats.get(message?.chatId);
+    if (!chat || !chat.messages.has(message.id)) return undefined;
+    this.#put(chat, message);
+    return chat;
   }
 
   #put(chat, message) {
     if (this.deleted.has(message.id)) return false;
     const known = chat.messages.get(message.id);
-    // A later copy may carry newer state (deliveredAt, read); a read flag never goes back.
-    const merged = known ? { ...known, ...message, read: known.read || message.read } : message;
+    // A later copy may carry newer state (deliveredAt, read); a read flag never goes back,
+    // and a copy older than an edit we have (a history page in flight) keeps the new text.
+    let merged = known ? { ...known, ...message, read: known.read || message.read } : message;
+    if (known?.editedAt && !(message.editedAt >= known.editedAt)) {
+      merged = { ...merged, text: known.text, editedAt: known.editedAt, masked: known.masked };
+    }
     chat.messages.set(message.id, merged);
     const at = message.createdAt || message.timestamp;
     if (at && (!chat.lastMessageAt || at > chat.lastMessageAt)) chat.lastMessageAt = at;
@@ -110,17 +143,43 @@ export class ChatStore {
     const readerIsMe = readerType === this.me.type && readerId === this.me.id;
     let stillUnread = 0;
     for (const [id, message] of chat.messages) {
-      const addressedToReader = message.recipientType === readerType
-        && message.recipientId === readerId;
+      const system = isSystemMessage(message);
+      const addressedToReader = system
+        || (message.recipientType === readerType && message.recipientId === readerId);
       if (!addressedToReader) continue;
       if (message.seq <= readUpToSeq) {
         if (!message.read) chat.messages.set(id, { ...message, read: true, readAt });
-      } else if (readerIsMe && !message.read) {
+      } else if (readerIsMe && (system || !message.read)) {
         stillUnread += 1;
       }
     }
     if (readerIsMe) chat.unreadCount = stillUnread;
     return chat;
+  }
+
+  /** `totalUnread` of a userChats envelope, once its page of chats is stored. */
+  setTotalUnread(total) {
+    if (!Number.isSafeInteger(total) || total < 0) return;
+    this.unreadElsewhere = Math.max(0, total - this.#loadedUnread());
+  }
+
+  /** Unread messages of all the user's chats, as the header shows them. */
+  totalUnread() {
+    return this.unreadElsewhere + this.#loadedUnread();
+  }
+
+  #loadedUnread() {
+    let sum = 0;
+    for (const chat of this.chats.values()) sum += Math.max(0, chat.unreadCount || 0);
+    return sum;
+  }
+
+  /** Chats with `partner` (a block holds for every chat of the pair). */
+  chatsWith(partner) {
+    return [...this.chats.values()].filter((chat) => {
+      const other = this.partnerOf(chat);
+      return other.type === partner.type && other.id === partner.id;
+    });
   }
 
   /** Messages of a chat, oldest first, by seq. */
