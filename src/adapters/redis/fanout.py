@@ -125,6 +125,9 @@ class NodeFanout:
         self._retry_at = 0.0
         self._outage = OutageLog(logger, "cross-node delivery")
         self._tasks: list[asyncio.Task[None]] = []
+        # The loops also end on this flag: redis-py can turn a cancellation that races a
+        # socket timeout into a TimeoutError, which the loops survive by design.
+        self._stopping = False
         self.dropped = 0
         self.published_bundles = 0
         self.subscribed = asyncio.Event()
@@ -140,7 +143,7 @@ class NodeFanout:
         self._wake.set()
 
     async def _publish_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
             batch, self._queue = self._queue, []
@@ -181,7 +184,7 @@ class NodeFanout:
     async def _listen_forever(self, on_bundle: Callable[[bytes], Awaitable[None]],
                               on_subscribed: Callable[[], Awaitable[None]]) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
@@ -218,6 +221,7 @@ class NodeFanout:
                     on_subscribed: Callable[[], Awaitable[None]], wait_s: float = 2.0) -> None:
         """Start publishing and listening; waits (at most ``wait_s``: Redis may be away)
         until this node's channel is subscribed, so that what is routed here arrives."""
+        self._stopping = False
         self._tasks = [
             asyncio.create_task(self._publish_forever(), name="cross-node-publisher"),
             asyncio.create_task(self._listen_forever(on_bundle, on_subscribed),
@@ -227,6 +231,8 @@ class NodeFanout:
             await asyncio.wait_for(self.subscribed.wait(), wait_s)
 
     async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
