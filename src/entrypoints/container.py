@@ -1,49 +1,19 @@
 """The composition root: the only place where concrete adapters are chosen and wired.
 
-``build_container(settings)`` picks the storage container named by ``CHAT_STORAGE``; the
-rest of the graph depends on its providers only (``chats``, ``messages``, ``last_seen``,
-``health``, ``prepare``), so a storage backend is swapped by configuration alone.
+``build_container(settings)`` picks the storage container named by ``CHAT_STORAGE``
+(``storage.py``) and the coordination container (``coordination.py``: one node, or several
+through ``CHAT_REDIS_URL``); the rest of the graph depends on their providers only, so a
+backend is swapped by configuration alone.
 Nothing here has side effects at import time.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
 
 from dependency_injector import containers, providers
-from motor.motor_asyncio import AsyncIOMotorClient
 
-from chat_server.adapters.media.fs import FsMediaStore
 from chat_server.adapters.media.pillow import open_pillow_processor
-from chat_server.adapters.memory import (
-    InMemoryChatRepository,
-    InMemoryHealthProbe,
-    InMemoryLastSeenRepository,
-    InMemoryMessageRepository,
-)
-from chat_server.adapters.memory.attachments import InMemoryAttachmentRepository
-from chat_server.adapters.memory.directory import (
-    InMemoryProductRepository,
-    InMemoryProfileRepository,
-)
-from chat_server.adapters.memory.outbox import InMemoryOutbox
-from chat_server.adapters.memory.reports import InMemoryReportRepository
-from chat_server.adapters.memory.unread import InMemoryUnreadCounters
-from chat_server.adapters.mongo import (
-    MongoChatRepository,
-    MongoHealthProbe,
-    MongoLastSeenRepository,
-    MongoMessageRepository,
-    create_mongo_client,
-    prepare_mongo,
-)
-from chat_server.adapters.mongo.attachments import MongoAttachmentRepository
-from chat_server.adapters.mongo.directory import MongoProductRepository, MongoProfileRepository
-from chat_server.adapters.mongo.gridfs import GridFSMediaStore
-from chat_server.adapters.mongo.outbox import MongoOutbox
-from chat_server.adapters.mongo.reports import MongoReportRepository
-from chat_server.adapters.mongo.unread import MongoUnreadCounters
 from chat_server.adapters.system import ObjectIdGenerator, SystemClock
 from chat_server.adapters.system.media_signing import HmacMediaSigner
 from chat_server.adapters.webhooks.http import AiohttpWebhookSender, webhook_sender
@@ -92,7 +62,7 @@ from chat_server.entrypoints.http.media_urls import MediaUrls
 from chat_server.entrypoints.observability.logs import EventLog
 from chat_server.entrypoints.observability.metrics import ServiceMetrics
 from chat_server.entrypoints.observability.subscriber import MetricsSubscriber
-from chat_server.entrypoints.observability.timing import TimedRepository, metered_limiter
+from chat_server.entrypoints.observability.timing import metered_limiter
 from chat_server.entrypoints.settings import Settings
 from chat_server.entrypoints.socketio.confirmations import DeliveryConfirmations
 from chat_server.entrypoints.socketio.dispatch import Dispatcher, EventObserver
@@ -103,73 +73,8 @@ from chat_server.entrypoints.socketio.notifier import SocketIONotifier
 from chat_server.entrypoints.socketio.presence_settling import OfflineSettler
 from chat_server.entrypoints.socketio.routes import UseCases, build_routes
 from chat_server.entrypoints.socketio.server import ChatSocketServer
+from chat_server.entrypoints.storage import STORAGES, TIMED_STORAGES, time_storage
 from chat_server.entrypoints.webhooks import UNREAD_CHECK, WebhookSubscriber, unread_check_handler
-
-
-async def _nothing_to_prepare() -> None:
-    return None
-
-
-class MemoryStorage(containers.DeclarativeContainer):
-    """The embedded default: everything in this process, gone when it stops."""
-
-    settings = providers.Dependency(instance_of=Settings)
-    chats = providers.Singleton(InMemoryChatRepository)
-    messages = providers.Singleton(InMemoryMessageRepository)
-    last_seen = providers.Singleton(InMemoryLastSeenRepository)
-    reports = providers.Singleton(InMemoryReportRepository)
-    attachments = providers.Singleton(InMemoryAttachmentRepository)
-    media_store = providers.Singleton(FsMediaStore, root=settings.provided.media_dir)
-    # Pending webhooks live in this process: a restart loses them (docs/webhooks.md).
-    outbox = providers.Singleton(InMemoryOutbox, max_pending=settings.provided.webhook_max_pending)
-    profiles = providers.Singleton(InMemoryProfileRepository)
-    products = providers.Singleton(InMemoryProductRepository)
-    unread = providers.Singleton(InMemoryUnreadCounters)
-    health = providers.Singleton(InMemoryHealthProbe)
-    prepare = providers.Coroutine(_nothing_to_prepare)
-
-
-async def _mongo_client(url: str) -> AsyncIterator[AsyncIOMotorClient[Any]]:
-    client = create_mongo_client(url)
-    yield client
-    client.close()
-
-
-class MongoStorage(containers.DeclarativeContainer):
-    """MongoDB through motor: the client is opened at start-up and closed at shutdown;
-    ``prepare`` waits for the server (bounded) and creates the indexes."""
-
-    settings = providers.Dependency(instance_of=Settings)
-    client = providers.Resource(_mongo_client, url=settings.provided.mongo_url)
-    database = providers.Singleton(
-        lambda client, name: client[name], client=client, name=settings.provided.mongo_db
-    )
-    timeout_s = settings.provided.storage_timeout_s
-    chats = providers.Singleton(MongoChatRepository, db=database, timeout_s=timeout_s)
-    messages = providers.Singleton(MongoMessageRepository, db=database, timeout_s=timeout_s)
-    last_seen = providers.Singleton(MongoLastSeenRepository, db=database, timeout_s=timeout_s)
-    reports = providers.Singleton(MongoReportRepository, db=database, timeout_s=timeout_s)
-    outbox = providers.Singleton(MongoOutbox, db=database)
-    attachments = providers.Singleton(MongoAttachmentRepository, db=database,
-                                      timeout_s=timeout_s)
-    media_store = providers.Selector(
-        settings.provided.media_storage,
-        fs=providers.Singleton(FsMediaStore, root=settings.provided.media_dir),
-        gridfs=providers.Singleton(GridFSMediaStore, db=database),
-    )
-    profiles = providers.Singleton(MongoProfileRepository, db=database, timeout_s=timeout_s)
-    products = providers.Singleton(MongoProductRepository, db=database, timeout_s=timeout_s)
-    unread = providers.Singleton(MongoUnreadCounters, db=database, timeout_s=timeout_s)
-    health = providers.Singleton(MongoHealthProbe, client=client)
-    prepare = providers.Coroutine(
-        prepare_mongo, client=client, db=database,
-        timeout_s=settings.provided.mongo_connect_timeout_s,
-    )
-
-
-STORAGES: dict[str, type[containers.DeclarativeContainer]] = {
-    "memory": MemoryStorage, "mongo": MongoStorage,
-}
 
 
 def _url_policy(settings: Settings) -> UrlPolicy:
@@ -416,25 +321,9 @@ def build_container(settings: Settings) -> Container:
     storage = storage_container(settings=settings)
     metrics = ServiceMetrics() if settings.metrics else None
     if metrics is not None and settings.storage in TIMED_STORAGES:
-        _time_storage(storage, metrics)
+        time_storage(storage, metrics)
     return Container(settings=settings, storage=storage, coordination=coordination,
                      metrics=metrics)
-
-
-# The storage providers whose calls are timed (chat_storage_operation_duration_seconds), on
-# the storages that do I/O: an in-memory call takes less than timing it would cost.
-TIMED_STORAGES = ("mongo",)
-TIMED_REPOSITORIES = ("chats", "messages", "last_seen", "unread", "reports", "profiles",
-                      "products", "attachments", "outbox")
-
-
-def _time_storage(storage: containers.DeclarativeContainer, metrics: ServiceMetrics) -> None:
-    """Puts a ``TimedRepository`` in front of each repository the storage provides, before
-    the container sees them; nothing else knows."""
-    for name in TIMED_REPOSITORIES:
-        provider = getattr(storage, name, None)
-        if provider is not None:
-            setattr(storage, name, providers.Singleton(TimedRepository, provider, name, metrics))
 
 
 class AllReady:

@@ -1,172 +1,46 @@
-"""Configuration from ``CHAT_*`` environment variables and command-line flags."""
+"""Configuration from ``CHAT_*`` environment variables and command-line flags.
+
+``values.py`` parses single values, ``sections.py`` the groups of settings read together
+(media, webhooks, API keys, abuse bounds, operations); ``Settings.load`` here reads them all.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import os
-import re
 import secrets
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Mapping
 
 import attrs
-import jwt
 
 from chat_server.application.ports import RateLimit
 from chat_server.domain.contact_filter import FilterMode
 from chat_server.domain.media import MIB, MediaLimits
+from chat_server.entrypoints.settings.sections import (
+    MEDIA_SECRET_MIN_CHARS,
+    abuse_settings,
+    check_webhook_secret,
+    derive_media_key,
+    media_settings,
+    ops_settings,
+    parse_api_keys,
+    parse_webhook_url,
+)
+from chat_server.entrypoints.settings.values import (
+    STORAGES,
+    TRANSPORT_IMPLS,
+    ConfigError,
+    check_public_key,
+    flag,
+    float_in,
+    int_in,
+    is_loopback,
+    parse_contact_filter,
+    parse_domains,
+    parse_rate,
+    read_key,
+)
 
-
-class ConfigError(Exception):
-    """A bad configuration: reported as one line at start, never a traceback."""
-
-
-STORAGES = ("memory", "mongo")
-MEDIA_STORAGES = ("fs", "gridfs")
-MEDIA_SECRET_MIN_CHARS = 32
-# The media URL key derived from an HS* JWT secret: another key for another purpose.
-_MEDIA_KEY_LABEL = b"chat-server media URL signing v1"
-
-
-def derive_media_key(jwt_secret: str) -> bytes:
-    return hmac.new(jwt_secret.encode(), _MEDIA_KEY_LABEL, hashlib.sha256).digest()
-WEBHOOK_SECRET_MIN = 32
-TRANSPORT_IMPLS = ("lean", "stock")
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h|d)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_rate(name: str, value: str) -> float | None:
-    """``20/10s`` -> 2.0 tokens per second; ``off`` -> ``None`` (no limit)."""
-    if value.strip().lower() == "off":
-        return None
-    match = _RATE.match(value)
-    if not match:
-        raise ConfigError(f"{name}={value!r}: expected a rate such as 20/10s or 'off'")
-    count, span, unit = match.groups()
-    seconds = float(span or 1) * _UNIT_SECONDS[unit]
-    if seconds <= 0 or float(count) <= 0:
-        raise ConfigError(f"{name}={value!r}: the rate must be positive")
-    return float(count) / seconds
-
-
-def _int(name: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected an integer") from None
-    if not low <= number <= high:
-        raise ConfigError(f"{name}={value!r}: expected {low}..{high}")
-    return number
-
-
-def _float(name: str, value: str, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected a number") from None
-    if not low <= number <= high:
-        raise ConfigError(f"{name}={value!r}: expected {low}..{high}")
-    return number
-
-
-def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{name}={value!r}: expected 1/0, true/false")
-
-
-def parse_contact_filter(name: str, value: str) -> FilterMode:
-    try:
-        return FilterMode(value.strip().lower())
-    except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected off, mask or block") from None
-
-
-_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-
-
-def parse_domains(name: str, value: str) -> frozenset[str]:
-    """``shop.example, Help.Shop.Example`` -> {"shop.example", "help.shop.example"}: host
-    names of two labels or more (a lone TLD would allow a whole namespace), IDNs in their
-    xn-- form."""
-    domains = set()
-    for item in value.split(","):
-        domain = item.strip().lower()
-        if not domain:
-            continue
-        labels = domain.split(".")
-        if (len(domain) > 253 or len(labels) < 2 or labels[-1].isdigit()
-                or not all(_HOST_LABEL.fullmatch(label) for label in labels)):
-            raise ConfigError(f"{name}: {item.strip()!r} is not a host name such as shop.example")
-        domains.add(domain)
-    return frozenset(domains)
-def _webhook_url(value: str | None) -> str | None:
-    """An http(s) URL with a host; the error never echoes the URL (it may hold a password)."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        parts, port_ok = None, False
-    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
-            or not port_ok or any(c.isspace() for c in value)):
-        raise ConfigError("CHAT_WEBHOOK_URL: expected an http:// or https:// URL with a host, "
-                          "such as https://shop.example/hooks/chat")
-    return value
-
-
-def _webhook_secret(url: str | None, secret: str | None) -> str | None:
-    if url is None and secret is not None:
-        raise ConfigError("CHAT_WEBHOOK_SECRET is set but CHAT_WEBHOOK_URL is not: webhooks "
-                          "would silently stay off")
-    if url is not None and secret is None:
-        raise ConfigError("CHAT_WEBHOOK_URL needs CHAT_WEBHOOK_SECRET (at least "
-                          f"{WEBHOOK_SECRET_MIN} characters) to sign the webhooks")
-    if secret is not None and len(secret) < WEBHOOK_SECRET_MIN:
-        raise ConfigError(f"CHAT_WEBHOOK_SECRET is too short: use at least {WEBHOOK_SECRET_MIN} "
-                          "characters")
-    return secret
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _read_key(name: str, value: str) -> str:
-    """A PEM given inline, or the path of a PEM file."""
-    if "-----BEGIN" in value:
-        return value
-    path = Path(value)
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read key file {value!r} ({exc.strerror})") from None
-
-
-def _check_public_key(pem: str, algorithms: tuple[str, ...]) -> None:
-    """A key that cannot verify would refuse every connection: refuse to start instead."""
-    for name in algorithms:
-        try:
-            jwt.get_algorithm_by_name(name).prepare_key(pem)
-        except (ValueError, TypeError, jwt.InvalidKeyError) as exc:
-            raise ConfigError(
-                f"CHAT_JWT_PUBLIC_KEY is not a usable {name} public key ({exc})"
-            ) from None
+__all__ = ["ConfigError", "Settings", "derive_media_key", "parse_rate"]
 
 
 @attrs.frozen
@@ -296,13 +170,13 @@ class Settings:
                 + ", ".join(sorted(allowed))
             )
         public_key_value = get("CHAT_JWT_PUBLIC_KEY")
-        public_key = _read_key("CHAT_JWT_PUBLIC_KEY", public_key_value) if public_key_value else None
+        public_key = read_key("CHAT_JWT_PUBLIC_KEY", public_key_value) if public_key_value else None
         secret = get("CHAT_JWT_SECRET")
         symmetric = all(a.startswith("HS") for a in algorithms)
         if public_key is not None and any(a.startswith("HS") for a in algorithms):
             raise ConfigError("CHAT_JWT_PUBLIC_KEY needs asymmetric CHAT_JWT_ALGORITHMS (RS256 ...)")
         if public_key is not None:
-            _check_public_key(public_key, algorithms)
+            check_public_key(public_key, algorithms)
         if public_key is None and secret is not None and not symmetric:
             raise ConfigError(f"CHAT_JWT_ALGORITHMS={','.join(algorithms)} needs CHAT_JWT_PUBLIC_KEY")
         if public_key is None and secret is not None and len(secret) < 16:
@@ -314,8 +188,8 @@ class Settings:
         host = str(flags.get("host") or get("CHAT_HOST", "127.0.0.1"))
         port_value = flags.get("port")
         port = (
-            _int("--port", str(port_value), 1, 65535) if port_value is not None
-            else _int("CHAT_PORT", get("CHAT_PORT", "8000") or "8000", 1, 65535)
+            int_in("--port", str(port_value), 1, 65535) if port_value is not None
+            else int_in("CHAT_PORT", get("CHAT_PORT", "8000") or "8000", 1, 65535)
         )
         if dev_mode and not is_loopback(host):
             raise ConfigError(
@@ -349,22 +223,22 @@ class Settings:
         if not transports or not set(transports) <= {"websocket", "polling"}:
             raise ConfigError(f"CHAT_TRANSPORTS={get('CHAT_TRANSPORTS')!r}: expected websocket,polling")
 
-        webhook_url = _webhook_url(get("CHAT_WEBHOOK_URL"))
-        webhook_secret = _webhook_secret(webhook_url, get("CHAT_WEBHOOK_SECRET"))
+        webhook_url = parse_webhook_url(get("CHAT_WEBHOOK_URL"))
+        webhook_secret = check_webhook_secret(webhook_url, get("CHAT_WEBHOOK_SECRET"))
         transport_impl = (get("CHAT_TRANSPORT_IMPL", "lean") or "lean").strip().lower()
         if transport_impl not in TRANSPORT_IMPLS:
             raise ConfigError(f"CHAT_TRANSPORT_IMPL={transport_impl!r}: expected lean or stock")
 
         def number(name: str, default: str, low: float, high: float) -> float:
-            return _float(name, get(name, default) or default, low, high)
+            return float_in(name, get(name, default) or default, low, high)
 
         def limit(rate_name: str, rate_default: str, burst_name: str, burst_default: str
                   ) -> RateLimit | None:
             rate = parse_rate(rate_name, get(rate_name, rate_default) or rate_default)
-            burst = _int(burst_name, get(burst_name, burst_default) or burst_default, 1, 10**9)
+            burst = int_in(burst_name, get(burst_name, burst_default) or burst_default, 1, 10**9)
             return None if rate is None else RateLimit(rate, burst)
 
-        media = _media_settings(get, storage, redis_url)
+        media = media_settings(get, storage, redis_url)
         jwt_secret = secrets.token_urlsafe(32) if dev_mode else secret
         media_secret_value = get("CHAT_MEDIA_SECRET")
         if media_secret_value is not None and len(media_secret_value) < MEDIA_SECRET_MIN_CHARS:
@@ -374,8 +248,8 @@ class Settings:
 
         return cls(
             **media,
-            **_abuse_settings(get, limit),
-            **_ops_settings(get),
+            **abuse_settings(get, limit),
+            **ops_settings(get),
             upload_limit=limit("CHAT_UPLOAD_RATE", "20/1h", "CHAT_UPLOAD_BURST", "10"),
             media_secret=media_secret,
             host=host,
@@ -388,34 +262,34 @@ class Settings:
             storage=storage,
             mongo_url=get("CHAT_MONGO_URL", cls.mongo_url) or cls.mongo_url,
             mongo_db=get("CHAT_MONGO_DB", "chat") or "chat",
-            mongo_connect_timeout_s=_float(
+            mongo_connect_timeout_s=float_in(
                 "CHAT_MONGO_CONNECT_TIMEOUT_S", get("CHAT_MONGO_CONNECT_TIMEOUT_S", "30") or "30",
                 0, 3600,
             ),
             redis_url=redis_url,
-            presence_lease_s=_float(
+            presence_lease_s=float_in(
                 "CHAT_PRESENCE_LEASE_S", get("CHAT_PRESENCE_LEASE_S", "30") or "30", 1, 3600
             ),
             cross_node=cross_node,
-            cross_node_buffer=_int(
+            cross_node_buffer=int_in(
                 "CHAT_CROSS_NODE_BUFFER", get("CHAT_CROSS_NODE_BUFFER", "10000") or "10000",
                 100, 10_000_000,
             ),
             cors_origins=cors_origins,
             log_level=log_level,
-            presence_grace_s=_float(
+            presence_grace_s=float_in(
                 "CHAT_PRESENCE_GRACE_S", get("CHAT_PRESENCE_GRACE_S", "3") or "3", 0, 60
             ),
             send_limit=limit("CHAT_SEND_RATE", "20/10s", "CHAT_SEND_BURST", "10"),
             request_limit=limit("CHAT_REQUEST_RATE", "60/10s", "CHAT_REQUEST_BURST", "60"),
-            max_packet_bytes=_int(
+            max_packet_bytes=int_in(
                 "CHAT_MAX_PACKET_BYTES", get("CHAT_MAX_PACKET_BYTES", "65536") or "65536",
                 1024, 100 * 2**20,
             ),
             transports=transports,
-            demo_page=dev_mode or _bool("CHAT_DEMO_PAGE", get("CHAT_DEMO_PAGE", "0") or "0"),
-            ws_compression=_bool("CHAT_WS_COMPRESSION", get("CHAT_WS_COMPRESSION", "0") or "0"),
-            debug_stats=_bool("CHAT_DEBUG_STATS", get("CHAT_DEBUG_STATS", "0") or "0"),
+            demo_page=dev_mode or flag("CHAT_DEMO_PAGE", get("CHAT_DEMO_PAGE", "0") or "0"),
+            ws_compression=flag("CHAT_WS_COMPRESSION", get("CHAT_WS_COMPRESSION", "0") or "0"),
+            debug_stats=flag("CHAT_DEBUG_STATS", get("CHAT_DEBUG_STATS", "0") or "0"),
             contact_filter=parse_contact_filter(
                 "CHAT_CONTACT_FILTER", get("CHAT_CONTACT_FILTER", "off") or "off"
             ),
@@ -425,21 +299,21 @@ class Settings:
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             webhook_timeout_s=number("CHAT_WEBHOOK_TIMEOUT_S", "5", 0.1, 60),
-            webhook_concurrency=_int(
+            webhook_concurrency=int_in(
                 "CHAT_WEBHOOK_CONCURRENCY", get("CHAT_WEBHOOK_CONCURRENCY", "8") or "8", 1, 256),
-            webhook_max_pending=_int(
+            webhook_max_pending=int_in(
                 "CHAT_WEBHOOK_MAX_PENDING", get("CHAT_WEBHOOK_MAX_PENDING", "100000") or "100000",
                 1, 10**8),
             webhook_poll_s=number("CHAT_WEBHOOK_POLL_S", "1", 0.05, 60),
             unread_notify_after_s=number("CHAT_UNREAD_NOTIFY_AFTER_S", "60", 1, 7 * 86400),
-            api_keys=_api_keys(get("CHAT_API_KEYS", "") or "", dev_mode),
+            api_keys=parse_api_keys(get("CHAT_API_KEYS", "") or "", dev_mode),
             transport_impl=transport_impl,
-            socket_buffer_bytes=_int(
+            socket_buffer_bytes=int_in(
                 "CHAT_SOCKET_BUFFER_BYTES", get("CHAT_SOCKET_BUFFER_BYTES", "4194304") or "4194304",
                 4096, 2**30,
             ),
             connect_timeout_s=number("CHAT_CONNECT_TIMEOUT_S", "10", 0.1, 3600),
-            max_pending_sessions=_int(
+            max_pending_sessions=int_in(
                 "CHAT_MAX_PENDING_SESSIONS", get("CHAT_MAX_PENDING_SESSIONS", "2000") or "2000",
                 1, 10**6,
             ),
@@ -447,100 +321,3 @@ class Settings:
             ping_timeout_s=number("CHAT_PING_TIMEOUT_S", "20", 0.05, 3600),
             dev_mode=dev_mode,
         )
-
-
-API_KEY_MIN_CHARS = 32
-
-
-def _api_keys(value: str, dev_mode: bool) -> tuple[str, ...]:
-    """``CHAT_API_KEYS``: comma separated, each at least 32 characters. In development
-    mode without keys, one random key for this run (printed at start)."""
-    keys = tuple(k.strip() for k in value.split(",") if k.strip())
-    short = [n for n, k in enumerate(keys, 1) if len(k) < API_KEY_MIN_CHARS]
-    if short:
-        raise ConfigError(f"CHAT_API_KEYS: key {short[0]} is shorter than "
-                          f"{API_KEY_MIN_CHARS} characters")
-    if not keys and dev_mode:
-        return (secrets.token_urlsafe(32),)
-    return keys
-
-
-def _abuse_settings(
-    get: Callable[[str, str], str | None], limit: Callable[[str, str, str, str], RateLimit | None]
-) -> dict[str, Any]:
-    """The bounds against abuse (docs/limits.md has the table)."""
-    hosts = parse_domains("CHAT_ALLOWED_MEDIA_HOSTS", get("CHAT_ALLOWED_MEDIA_HOSTS", "") or "")
-
-    def number(name: str, default: str, low: float, high: float) -> float:
-        return _float(name, get(name, default) or default, low, high)
-
-    return {
-        "new_chat_limit": limit("CHAT_NEW_CHAT_RATE", "10/1h", "CHAT_NEW_CHAT_BURST", "10"),
-        "connect_limit": limit("CHAT_CONNECT_RATE", "30/1m", "CHAT_CONNECT_BURST", "30"),
-        "allowed_media_hosts": hosts,
-        "max_sockets_per_user": _int(
-            "CHAT_MAX_SOCKETS_PER_USER", get("CHAT_MAX_SOCKETS_PER_USER", "20") or "20", 1, 10_000),
-        "presence_offline_delay_s": number("CHAT_PRESENCE_OFFLINE_DELAY_S", "5", 0, 3600),
-        "storage_timeout_s": number("CHAT_STORAGE_TIMEOUT_S", "5", 0.1, 600),
-        "report_limit": limit("CHAT_REPORT_RATE", "10/1d", "CHAT_REPORT_BURST", "10"),
-        "edit_window_s": number("CHAT_EDIT_WINDOW_S", "900", 0, 365 * 86400),
-        "request_cost_bytes": _int(
-            "CHAT_REQUEST_COST_BYTES", get("CHAT_REQUEST_COST_BYTES", "16384") or "16384",
-            1024, 2**30),
-    }
-
-
-LOG_FORMATS = ("text", "json")
-
-
-def _ops_settings(get: Callable[[str, str], str | None]) -> dict[str, Any]:
-    """Operations: ``CHAT_METRICS``, ``CHAT_LOG_FORMAT``, ``CHAT_ACCESS_LOG``,
-    ``CHAT_DRAIN_S`` (docs/deployment.md)."""
-    log_format = (get("CHAT_LOG_FORMAT", "text") or "text").strip().lower()
-    if log_format not in LOG_FORMATS:
-        raise ConfigError(f"CHAT_LOG_FORMAT={log_format!r}: expected text or json")
-    return {
-        "metrics": _bool("CHAT_METRICS", get("CHAT_METRICS", "1") or "1"),
-        "log_format": log_format,
-        "access_log": _bool("CHAT_ACCESS_LOG", get("CHAT_ACCESS_LOG", "0") or "0"),
-        "drain_s": _float("CHAT_DRAIN_S", get("CHAT_DRAIN_S", "10") or "10", 0, 3600),
-    }
-
-
-def _media_settings(
-    get: Callable[[str, str], str | None], storage: str, redis_url: str | None
-) -> dict[str, Any]:
-    """The ``CHAT_MEDIA_*`` settings, checked (docs/attachments.md has the table). With
-    several nodes (``CHAT_REDIS_URL``) media default to GridFS: files under one node's
-    directory would be missing on the others."""
-    def number(name: str, default: str, low: int, high: int) -> int:
-        return _int(name, get(name, default) or default, low, high)
-
-    default = "gridfs" if redis_url else "fs"
-    media_storage = (get("CHAT_MEDIA_STORAGE", default) or default).strip().lower()
-    if media_storage not in MEDIA_STORAGES:
-        raise ConfigError(
-            f"CHAT_MEDIA_STORAGE={media_storage!r}: expected one of {', '.join(MEDIA_STORAGES)}")
-    if media_storage == "gridfs" and storage != "mongo":
-        raise ConfigError("CHAT_MEDIA_STORAGE=gridfs needs CHAT_STORAGE=mongo")
-    if media_storage == "fs" and redis_url:
-        raise ConfigError("CHAT_MEDIA_STORAGE=fs serves one node, but CHAT_REDIS_URL is set: "
-                          "use CHAT_MEDIA_STORAGE=gridfs so every node reads every upload")
-    base_url = (get("CHAT_MEDIA_BASE_URL", "") or "").rstrip("/")
-    if base_url and not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", base_url):
-        raise ConfigError(f"CHAT_MEDIA_BASE_URL={base_url!r}: expected http(s)://host[/path]")
-    return {
-        "media_storage": media_storage,
-        "media_dir": str(Path(get("CHAT_MEDIA_DIR", "media") or "media").expanduser().absolute()),
-        "media_max_bytes": number("CHAT_MEDIA_MAX_BYTES", str(10 * MIB), 1024, 1024 * MIB),
-        "media_max_pdf_bytes": number("CHAT_MEDIA_MAX_PDF_BYTES", str(20 * MIB), 1024, 1024 * MIB),
-        "media_url_ttl_s": number("CHAT_MEDIA_URL_TTL_S", "86400", 60, 30 * 86_400),
-        "media_unattached_ttl_s": number("CHAT_MEDIA_UNATTACHED_TTL_S", "86400", 60, 365 * 86_400),
-        "media_workers": number("CHAT_MEDIA_WORKERS", "2", 1, 64),
-        "media_queue": number("CHAT_MEDIA_QUEUE", "8", 0, 10_000),
-        "media_max_receiving": number("CHAT_MEDIA_MAX_RECEIVING", "16", 1, 10_000),
-        "media_receive_timeout_s": _float(
-            "CHAT_MEDIA_RECEIVE_TIMEOUT_S", get("CHAT_MEDIA_RECEIVE_TIMEOUT_S", "60") or "60",
-            1, 3600),
-        "media_base_url": base_url,
-    }
