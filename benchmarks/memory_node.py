@@ -12,13 +12,20 @@ from __future__ import annotations
 import attrs
 
 from chat_server.entrypoints import cli
+from chat_server.entrypoints.observability.logs import configure_logging
+from chat_server.entrypoints.serving import bind_listeners
 from chat_server.entrypoints.settings import Settings
 
 
 def main() -> None:
     settings = attrs.evolve(Settings.load(), storage="memory")  # loaded as mongo
-    cli._configure_logging(settings.log_level)
-    cli._run(cli._serve(settings))
+    configure_logging(settings.log_level, settings.log_format)
+    listeners = bind_listeners(settings.host, settings.port)
+    try:
+        cli._run(cli._serve(settings, listeners))
+    finally:
+        for sock in listeners:
+            sock.close()
 
 
 if __name__ == "__main__":
