@@ -54,7 +54,8 @@ def _healthy(url: str) -> bool:
 @contextmanager
 def running_server(log_dir: Path, **settings: str) -> Iterator[str]:
     """A chat-server in development mode (no key: dev tokens, demo page) on a free port,
-    with ``settings`` (CHAT_* variables) on top of no rate limits; yields its URL."""
+    with ``settings`` (CHAT_* variables) on top of no rate limits and uploads stored under
+    ``log_dir`` (never in the repository, where it runs); yields its URL."""
     port = free_port()
     # No CHAT_* from the caller's environment: no key (development mode), default storage.
     env = {name: value for name, value in os.environ.items() if not name.startswith("CHAT_")}
@@ -63,8 +64,9 @@ def running_server(log_dir: Path, **settings: str) -> Iterator[str]:
         CHAT_PORT=str(port),
         CHAT_SEND_RATE="off",
         CHAT_REQUEST_RATE="off",
-        **settings,
+        CHAT_MEDIA_DIR=str(log_dir / "media"),
     )
+    env.update(settings)
     log_path = log_dir / "chat-server.log"
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
