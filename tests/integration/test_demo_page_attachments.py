@@ -16,6 +16,7 @@ from pathlib import Path
 import media_corpus as corpus
 import pytest
 from demo_support import VIEWPORT, browser, composer, running_server, save_screenshot
+from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import Browser, Locator, Page, expect
 
 pytestmark = pytest.mark.browser
@@ -24,11 +25,11 @@ __all__ = ["browser"]  # a fixture
 
 CONNECT_TIMEOUT_MS = 15_000
 IMAGE_LIMIT_BYTES = 256 * 1024  # CHAT_MEDIA_MAX_BYTES of this server
-PHOTO_SIZE = (640, 480)  # about 100 KB as JPEG: under the limit
+PHOTO_SIZE = (640, 480)
 OVERSIZE_PHOTO_SIZE = (1200, 900)  # about 350 KB: over it
 THUMBNAIL_MAX_PX = 320  # the server's thumbnails (SERVER_API.md section 4)
-# Chromium's network emulation, in bytes per second: the photo then takes about 5 s to
-# upload, so that its progress (and a send waiting for it) can be seen.
+# Chromium's network emulation, in bytes per second: the close-up (about 100 KB) then takes
+# about 5 s to upload, so that its progress (and a send waiting for it) can be seen.
 SLOW_UPLOAD_BPS = 20_000
 # The oversize photo is refused after the limit, 256 KB: within about 3 s at this rate.
 REFUSED_UPLOAD_BPS = 100_000
@@ -41,11 +42,33 @@ def server_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+def _damaged_box(width: int, height: int) -> bytes:
+    """A drawn photo of a parcel with a crushed corner (what docs/demo-attachments.png shows)."""
+    light = Image.linear_gradient("L").resize((width, height)).point(lambda v: 150 + v // 3)
+    image = Image.merge("RGB", (light, light.point(lambda v: v - 12), light.point(lambda v: v - 30)))
+    draw = ImageDraw.Draw(image)
+
+    def polygon(points: list[tuple[float, float]], fill: tuple[int, int, int]) -> None:
+        draw.polygon([(x * width, y * height) for x, y in points], fill=fill)
+
+    polygon([(0.22, 0.38), (0.70, 0.42), (0.68, 0.86), (0.20, 0.82)], (176, 128, 78))  # front
+    polygon([(0.22, 0.38), (0.40, 0.22), (0.84, 0.25), (0.70, 0.42)], (201, 152, 98))  # top
+    polygon([(0.70, 0.42), (0.84, 0.25), (0.82, 0.66), (0.68, 0.86)], (140, 98, 58))  # side
+    polygon([(0.43, 0.40), (0.52, 0.41), (0.66, 0.24), (0.58, 0.235)], (222, 206, 170))  # tape
+    polygon([(0.70, 0.42), (0.60, 0.50), (0.66, 0.60), (0.76, 0.50)], (96, 64, 36))  # crushed
+    draw.line([(0.60 * width, 0.50 * height), (0.52 * width, 0.58 * height),
+               (0.47 * width, 0.70 * height)], fill=(70, 46, 26), width=4)
+    noise = Image.effect_noise((width, height), 18).convert("RGB")
+    return corpus.encode(Image.blend(image.filter(ImageFilter.GaussianBlur(1.2)), noise, 0.08),
+                         "JPEG", quality=88)
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     """Real files on disk, as a user would pick them."""
     made = {
-        "damaged-box.jpg": corpus.jpeg(*PHOTO_SIZE),
+        "damaged-box.jpg": _damaged_box(*PHOTO_SIZE),
+        "close-up.jpg": corpus.jpeg(640, 480),
         "invoice-42.pdf": corpus.minimal_pdf(),
         "second-angle.jpg": corpus.jpeg(320, 240),
         "huge-photo.jpg": corpus.jpeg(*OVERSIZE_PHOTO_SIZE),
@@ -55,7 +78,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
     folder.mkdir()
     for name, content in made.items():
         (folder / name).write_bytes(content)
-    assert len(made["huge-photo.jpg"]) > IMAGE_LIMIT_BYTES > len(made["damaged-box.jpg"])
+    assert len(made["huge-photo.jpg"]) > IMAGE_LIMIT_BYTES > len(made["close-up.jpg"])
+    assert len(made["close-up.jpg"]) > 4 * SLOW_UPLOAD_BPS
     return {name: folder / name for name in made}
 
 
@@ -118,8 +142,6 @@ def test_a_photo_and_a_pdf_attached_in_the_demo_page_reach_the_other_user(
     try:
         _photo_and_pdf(page, files)
         assert errors == [], f"uncaught errors in the page: {errors}"
-        page.evaluate("document.activeElement && document.activeElement.blur()")
-        save_screenshot(page, SCREENSHOT)
     except BaseException:
         save_screenshot(page, "demo-attachments-failure.png")
         raise
@@ -167,7 +189,8 @@ def _photo_and_pdf(page: Page, files: dict[str, Path]) -> None:
     thumbnail = theirs.locator("a.attachment-photo img")
     _loaded(thumbnail)
     assert max(_natural_size(thumbnail)) <= THUMBNAIL_MAX_PX
-    expect(theirs.locator("a.attachment-photo")).not_to_have_text("second-angle")
+    expect(theirs.locator("a.attachment-photo")).to_have_attribute(
+        "title", "damaged-box.jpg: click to enlarge")
     card = theirs.locator("a.attachment-file")
     expect(card).to_have_count(1)
     expect(card.locator(".file-name")).to_have_text("invoice-42.pdf")
@@ -208,14 +231,16 @@ def _photo_and_pdf(page: Page, files: dict[str, Path]) -> None:
         expect(edited.locator(".edited")).to_have_text("edited")
         expect(edited.locator("a.attachment-photo")).to_have_count(1)
         expect(edited.locator("a.attachment-file")).to_have_count(1)
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    save_screenshot(page, SCREENSHOT)
 
     # On a slow line the chip shows the upload's progress; Enter meanwhile sends the photo
     # once it is up. The chat list then says what the last message carries (no text).
     with _slow_uploads(page, SLOW_UPLOAD_BPS):
-        _attach(page, vendor, files["damaged-box.jpg"])
+        _attach(page, vendor, files["close-up.jpg"])
         uploading = _chips(vendor)
         expect(uploading).to_have_attribute("data-state", "uploading")
-        expect(uploading.get_by_role("progressbar", name="Uploading damaged-box.jpg")).to_be_visible()
+        expect(uploading.get_by_role("progressbar", name="Uploading close-up.jpg")).to_be_visible()
         composer(vendor).press("Enter")
         expect(vendor.locator("[data-ref=send]")).to_have_text("Uploading…")
         expect(vendor.locator("[data-ref=send]")).to_be_disabled()

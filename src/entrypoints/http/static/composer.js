@@ -72,13 +72,15 @@ export class Composer {
     if (this.tray.busy) {
       // Enter while photos upload sends once they are up (what a chat app does); when one
       // of them is refused meanwhile, nothing is sent: its notice shows, the text stays.
-      const failures = this.tray.failures;
+      // Another user connected in the pane meanwhile (a new store): not theirs to send.
+      const { failures } = this.tray;
+      const { store } = this.pane;
       this.waitingForUploads = true;
       this.render();
       await this.tray.idle();
       this.waitingForUploads = false;
       this.render();
-      if (this.editing || this.tray.failures !== failures) return;
+      if (this.editing || this.tray.failures !== failures || this.pane.store !== store) return;
     }
     const { pane, refs } = this;
     const text = refs.text.value.trim();
