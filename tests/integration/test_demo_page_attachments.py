@@ -2,9 +2,9 @@
 Chromium picks a photo and a PDF with the paperclip, they upload over HTTP and show as
 removable chips, the send carries their ids, and the other user's page shows the photo's
 thumbnail (which opens the full image in a lightbox) and the PDF as a card that downloads
-it; uploads the server refuses (too large, not a photo or a PDF) show a notice. Driven
-against a real ``chat-server`` process with a small image limit, so that an oversize photo
-is quick to make.
+it; uploads the server refuses (too large, not a photo or a PDF) show a notice, and a
+refused send gives its attachments back. Driven against a real ``chat-server`` process
+with a small image limit, so that an oversize photo is quick to make.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def _photo_and_pdf(page: Page, files: dict[str, Path]) -> None:
     expect(page.locator(".notice")).to_have_count(0)
 
 
-def test_uploads_the_server_refuses_show_a_notice_on_the_demo_page(
+def test_refused_uploads_and_sends_show_a_notice_and_lose_nothing_on_the_demo_page(
     server_url: str, browser: Browser, files: dict[str, Path]
 ) -> None:
     page, errors = _open_page(browser, server_url)
@@ -317,3 +317,20 @@ def _refused(page: Page, files: dict[str, Path]) -> None:
     expect(message.locator("a.attachment-photo")).to_have_count(0)
     expect(vendor.locator("li.message")).to_have_count(1)
     expect(vendor.get_by_role("alert")).to_have_count(0)
+
+    # A send the server refuses (the customer blocked the vendor: 403) gives its chips
+    # back, and the same upload goes with the send that follows the unblock.
+    customer.get_by_role("button", name="Block Vendor 1").click()
+    expect(composer(vendor)).to_have_attribute("placeholder", "You cannot message this user")
+    _attach(page, vendor, files["invoice-42.pdf"])
+    expect(_chips(vendor)).to_have_attribute("data-state", "ready")
+    composer(vendor).press("Enter")
+    expect(vendor.get_by_role("alert")).to_contain_text("403")
+    expect(_chips(vendor)).to_have_count(1)
+    expect(_chips(vendor)).to_have_attribute("data-state", "ready")
+    customer.get_by_role("button", name="Unblock Vendor 1").click()
+    expect(vendor.locator("[data-ref=blockState]")).to_be_hidden()
+    composer(vendor).press("Enter")
+    expect(_chips(vendor)).to_have_count(0)
+    from_vendor = customer.locator("li.message.theirs").filter(has=page.locator("a.attachment-file"))
+    expect(from_vendor.locator(".file-name")).to_have_text("invoice-42.pdf")
