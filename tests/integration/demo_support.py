@@ -3,7 +3,8 @@ development mode, Debian's Chromium driven by Playwright, the screenshot of the 
 
 The browser is Debian's (``make system-deps``), so ``playwright install`` is never needed.
 ``make screenshot`` runs the browser tests with CHAT_SCREENSHOT_TO=docs/demo.png; the test
-that saves ``demo.png`` refreshes the picture of the README.
+that saves ``demo.png`` refreshes the picture of the README, the one that saves
+``demo-attachments.png`` that of docs/attachments.md (next to it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SERVER_STOP_TIMEOUT_S = 10.0
 HTTP_TIMEOUT_S = 10.0
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOT_OF_THE_DOCS = "demo.png"
+OTHER_SCREENSHOTS_OF_THE_DOCS = frozenset({"demo-attachments.png"})
 
 
 def _server_command() -> list[str]:
@@ -54,7 +56,8 @@ def _healthy(url: str) -> bool:
 @contextmanager
 def running_server(log_dir: Path, **settings: str) -> Iterator[str]:
     """A chat-server in development mode (no key: dev tokens, demo page) on a free port,
-    with ``settings`` (CHAT_* variables) on top of no rate limits; yields its URL."""
+    with ``settings`` (CHAT_* variables) on top of no rate limits and uploads stored under
+    ``log_dir`` (never in the repository, where it runs); yields its URL."""
     port = free_port()
     # No CHAT_* from the caller's environment: no key (development mode), default storage.
     env = {name: value for name, value in os.environ.items() if not name.startswith("CHAT_")}
@@ -63,8 +66,9 @@ def running_server(log_dir: Path, **settings: str) -> Iterator[str]:
         CHAT_PORT=str(port),
         CHAT_SEND_RATE="off",
         CHAT_REQUEST_RATE="off",
-        **settings,
+        CHAT_MEDIA_DIR=str(log_dir / "media"),
     )
+    env.update(settings)
     log_path = log_dir / "chat-server.log"
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
@@ -109,14 +113,22 @@ def composer(pane: Locator) -> Locator:
 
 
 def save_screenshot(page: Page, name: str) -> None:
-    """Into test-artifacts/; ``demo.png`` also to CHAT_SCREENSHOT_TO when it is set."""
+    """Into test-artifacts/; ``demo.png`` also to CHAT_SCREENSHOT_TO when it is set, and the
+    other pictures of the docs into the same folder."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     page.screenshot(path=str(path))
     target = os.environ.get("CHAT_SCREENSHOT_TO")
-    if target and name == SCREENSHOT_OF_THE_DOCS:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+    if not target:
+        return
+    if name == SCREENSHOT_OF_THE_DOCS:
+        destination = Path(target)
+    elif name in OTHER_SCREENSHOTS_OF_THE_DOCS:
+        destination = Path(target).with_name(name)
+    else:
+        return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, destination)
 
 
 def api_request(url: str, method: str, path: str, key: str, body: Any) -> tuple[int, Any]:

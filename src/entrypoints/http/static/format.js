@@ -55,9 +55,18 @@ export function partnerName(chat, partner) {
   return name ? `${name} (${userLabel(partner.type, partner.id)})` : userLabel(partner.type, partner.id);
 }
 
+/** One line for a message: its text, else what it carries ("Photo", "invoice.pdf" ...). */
 export function previewOf(message) {
   if (!message) return "No messages";
   if (message.text) return message.text;
+  const attachments = Array.isArray(message.attachments) ? message.attachments.filter(Boolean) : [];
+  if (attachments.length === 1) {
+    return attachments[0].kind === "image" ? "Photo" : attachments[0].name || "File";
+  }
+  if (attachments.length > 1) {
+    const photos = attachments.every((a) => a.kind === "image");
+    return photos ? `${attachments.length} photos` : `${attachments.length} attachments`;
+  }
   const count = message.messageImages?.length || 0;
   return count === 1 ? "Image" : `${count} images`;
 }

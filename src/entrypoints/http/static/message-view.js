@@ -1,6 +1,7 @@
 // How one message looks: a bubble of either participant, or a centred note of the
-// marketplace (a system message); contact details the server hid, the "edited" mark, and
-// the actions on one's own messages. No state here: the pane passes what it knows.
+// marketplace (a system message); contact details the server hid, the "edited" mark,
+// attachments (attachments.js) and the actions on one's own messages. No state here: the pane passes what it knows.
+import { otherImages, renderAttachments } from "./attachments.js";
 import { formatTime, h, isHttpUrl, previewOf } from "./format.js";
 import { isSystemMessage } from "./store.js";
 
@@ -40,8 +41,9 @@ function textOf(message) {
   return h("p", { className: "text" }, children);
 }
 
+/** Image URLs of the message itself (its attachments show as such, not twice). */
 function imagesOf(message) {
-  const images = (message.messageImages || []).filter(isHttpUrl).map((url) =>
+  const images = otherImages(message).filter(isHttpUrl).map((url) =>
     h("a", { href: url, target: "_blank", rel: "noopener noreferrer", className: "image-link" },
       h("img", { src: url, alt: "Image attached to the message", loading: "lazy" })));
   return images.length ? h("div", { className: "images" }, images) : null;
@@ -72,6 +74,7 @@ export function renderMessage(message, { mine, editable, editing }) {
       h("div", { className: "system-note" },
         textOf(message),
         imagesOf(message),
+        renderAttachments(message),
         h("div", { className: "message-meta" }, timeOf(message), editedMark(message))));
   }
   let tick = null;
@@ -100,5 +103,6 @@ export function renderMessage(message, { mine, editable, editing }) {
   h("div", { className: "bubble" },
     textOf(message),
     imagesOf(message),
+    renderAttachments(message),
     h("div", { className: "message-meta" }, editedMark(message), timeOf(message), tick, actions)));
 }

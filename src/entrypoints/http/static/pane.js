@@ -1,14 +1,13 @@
 // One side of the demo: a user (customer or vendor), their connection, their chats.
+import { Composer } from "./composer.js";
 import { Connection, fetchDevToken, identityFromToken } from "./connection.js";
-import {
-  formatPrice, formatTime, h, isHttpUrl, newClientMessageId, partnerName, previewOf, userLabel,
-} from "./format.js";
-import { editExpiry, isEditable, renderMessage } from "./message-view.js";
+import { isHttpUrl, userLabel } from "./format.js";
+import { Lightbox } from "./lightbox.js";
 import { ChatModeration } from "./moderation.js";
-import { ChatStore, isSystemMessage, presenceKey } from "./store.js";
+import { Notices } from "./notices.js";
+import { PaneView } from "./pane-view.js";
+import { ChatStore, presenceKey } from "./store.js";
 
-const TYPING_REPEAT_MS = 2100; // the server relays `typing` at most once per 2 s
-const TYPING_IDLE_MS = 3000; // no keystroke for this long: send stoppedTyping
 const TYPING_SHOWN_MS = 6000; // hide "typing..." when no new userTyping came
 const HISTORY_PAGE = 20;
 const PRESENCE_CHECKS_PER_LIST = 20;
@@ -42,6 +41,8 @@ export class Pane {
     for (const element of root.querySelectorAll("[data-ref]")) this.refs[element.dataset.ref] = element;
 
     this.connection = null;
+    /** The user's JWT (uploads send it over HTTP). */
+    this.token = null;
     this.store = new ChatStore({ type: this.type, id: Number(root.dataset.defaultId) });
     /** Shown conversation: a chat id, or null for the draft of the new-conversation form. */
     this.activeChatId = null;
@@ -50,18 +51,15 @@ export class Pane {
     this.chatsCursor = null;
     this.pagedChats = false;
     this.loadingOlder = false;
-    this.typingSentAt = 0;
-    this.typingChatId = null;
-    this.typingIdleTimer = null;
     /** chatId -> timer of a shown "typing..." */
     this.partnerTyping = new Map();
     /** Partners whose presence the server refused (403): asked again once they write. */
     this.presenceRefused = new Set();
-    /** The own message the composer edits: {chatId, messageId, draft (what it held before)}. */
-    this.editing = null;
-    /** Re-renders when the next Edit action shown passes the edit window. */
-    this.editExpiryTimer = null;
+    this.notices = new Notices(this.refs.notices, this.refs.text);
     this.moderation = new ChatModeration(this);
+    this.composer = new Composer(this);
+    this.lightbox = new Lightbox(this.refs.lightbox, this.refs.messageList);
+    this.view = new PaneView(this);
 
     this.#prefill();
     this.#bind();
@@ -101,28 +99,6 @@ export class Pane {
       event.preventDefault();
       this.#startDraft();
     });
-    refs.composer.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.send();
-    });
-    refs.text.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.send();
-      } else if (event.key === "Escape" && this.editing) {
-        event.preventDefault();
-        this.#endEdit();
-      }
-    });
-    refs.cancelEdit.addEventListener("click", () => this.#endEdit());
-    refs.imageUrl.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") {
-        event.preventDefault();
-        this.send();
-      }
-    });
-    refs.text.addEventListener("input", () => this.#onComposerInput());
-    refs.text.addEventListener("blur", () => this.#stopTyping());
     refs.scroller.addEventListener("scroll", () => {
       if (refs.scroller.scrollTop < 60) this.#loadOlder();
     });
@@ -135,16 +111,7 @@ export class Pane {
       const remove = event.target.closest("button[data-delete]");
       if (remove) this.deleteMessage(remove.dataset.delete);
       const edit = event.target.closest("button[data-edit]");
-      if (edit) this.startEdit(edit.dataset.edit);
-    });
-    refs.notices.addEventListener("click", (event) => {
-      const button = event.target.closest("button[data-dismiss]");
-      if (button) {
-        const notice = button.closest(".notice");
-        const next = notice.nextElementSibling || notice.previousElementSibling;
-        notice.remove();
-        (next?.querySelector("button") || refs.text).focus();
-      }
+      if (edit) this.composer.startEdit(edit.dataset.edit);
     });
     document.addEventListener("visibilitychange", () => this.#markActiveChatRead());
   }
@@ -187,8 +154,9 @@ export class Pane {
     this.disconnect();
     this.store = new ChatStore(identity);
     this.refs.userId.value = String(identity.id);
+    this.token = token;
     this.activeChatId = null;
-    this.editing = null;
+    this.composer.reset();
     this.presenceRefused.clear();
     this.pending.clear();
     this.chatsCursor = null;
@@ -286,7 +254,7 @@ export class Pane {
         break;
       case "messageDeleted":
         this.store.removeMessage(data);
-        if (this.editing?.messageId === data?.messageId) this.#endEdit({ render: false });
+        if (this.composer.editing?.messageId === data?.messageId) this.composer.endEdit({ render: false });
         break;
       case "messageEdited":
         this.store.applyEdit(data);
@@ -401,8 +369,8 @@ export class Pane {
 
   async openChat(chatId, { keepFocus = false } = {}) {
     if (chatId !== this.activeChatId) {
-      this.#stopTyping();
-      if (this.editing) this.#endEdit({ render: false });
+      this.composer.stopTyping();
+      this.composer.endEdit({ render: false });
       this.activeChatId = chatId;
       this.scrollToBottom = true;
       this.render();
@@ -490,22 +458,22 @@ export class Pane {
   }
 
   #startDraft() {
-    const draft = this.#draft();
+    const draft = this.draftTarget();
     if (!draft) return;
     const existing = this.store.findChat(draft.productId, draft.recipientId);
     if (existing) {
       this.openChat(existing.id);
       return;
     }
-    this.#stopTyping();
-    if (this.editing) this.#endEdit({ render: false });
+    this.composer.stopTyping();
+    this.composer.endEdit({ render: false });
     this.activeChatId = null;
     this.render();
     this.refs.text.focus();
   }
 
   /** The new-conversation form as a sendMessage target, or undefined when invalid. */
-  #draft() {
+  draftTarget() {
     const { refs } = this;
     const recipientId = Number(refs.ncRecipient.value);
     const productId = refs.ncProduct.value.trim();
@@ -526,59 +494,9 @@ export class Pane {
     };
   }
 
-  async send() {
-    if (this.editing) {
-      await this.#saveEdit();
-      return;
-    }
-    const { refs } = this;
-    const text = refs.text.value.trim();
-    const imageUrl = refs.imageUrl.value.trim();
-    if (!text && !imageUrl) return;
-    if (imageUrl && !isHttpUrl(imageUrl)) {
-      this.notify({ message: "The image URL must start with http:// or https://", event: "sendMessage" });
-      return;
-    }
-    const chatId = this.activeChatId;
-    let payload;
-    if (chatId) {
-      const chat = this.store.chats.get(chatId);
-      payload = { chatId, recipientId: this.store.partnerOf(chat).id, productId: chat.productId };
-    } else {
-      payload = this.#draft();
-      if (!payload) return;
-    }
-    const clientMessageId = newClientMessageId();
-    if (text) payload.text = text;
-    if (imageUrl) payload.messageImages = [imageUrl];
-    payload.clientMessageId = clientMessageId;
-
-    const now = new Date().toISOString();
-    this.pending.set(clientMessageId, {
-      chatId,
-      message: {
-        id: `pending-${clientMessageId}`, chatId, seq: Number.MAX_SAFE_INTEGER, pending: true,
-        senderId: this.store.me.id, senderType: this.type, text: text || null,
-        messageImages: imageUrl ? [imageUrl] : [], read: false, createdAt: now,
-      },
-    });
-    refs.text.value = "";
-    refs.imageUrl.value = "";
-    this.#stopTyping();
-    this.scrollToBottom = true;
-    this.render();
-
-    const envelope = await this.request("sendMessage", payload);
-    this.pending.delete(clientMessageId);
-    if (envelope.error) {
-      // appError has shown why; give the text back so that nothing typed is lost.
-      if (!refs.text.value) refs.text.value = text;
-      if (!refs.imageUrl.value) refs.imageUrl.value = imageUrl;
-      this.render();
-      return;
-    }
+  /** Folds in the ack of this pane's own send to `chatId` (null: the draft). */
+  onSent(data, chatId) {
     // Our own send: the ack is the only copy this socket gets (section 4).
-    const data = envelope.data || {};
     const sentChatId = Array.isArray(data.messages) ? data.id : data.chatId;
     if (Array.isArray(data.messages)) this.#onNewChat(data);
     else this.#onMessage(data);
@@ -604,281 +522,12 @@ export class Pane {
     }
   }
 
-  // ---------------------------------------------------------------- editing
-
-  /** Puts one of the user's own messages in the composer, to be saved with editMessage. */
-  startEdit(messageId) {
-    const chat = this.store.chats.get(this.activeChatId);
-    const message = chat?.messages.get(messageId);
-    if (!message || !this.store.isMine(message)) return;
-    this.#stopTyping();
-    const draft = this.editing ? this.editing.draft : this.refs.text.value;
-    this.editing = { chatId: chat.id, messageId, draft };
-    this.refs.text.value = message.text || "";
-    this.render();
-    this.refs.text.focus();
-    this.refs.text.setSelectionRange(this.refs.text.value.length, this.refs.text.value.length);
+  /** A dismissable notice (notices.js): failures, and outcomes the user asked for. */
+  notify(notice) {
+    this.notices.notify(notice);
   }
-
-  async #saveEdit() {
-    const { chatId, messageId } = this.editing;
-    const text = this.refs.text.value.trim();
-    const message = this.store.chats.get(chatId)?.messages.get(messageId);
-    if (!text) {
-      this.notify({ message: "An edited message needs text (delete it instead)", event: "editMessage" });
-      return;
-    }
-    if (message && text === message.text) {
-      this.#endEdit();
-      return;
-    }
-    this.refs.send.disabled = true;
-    const envelope = await this.request("editMessage", { chatId, messageId, text });
-    this.refs.send.disabled = false;
-    // On failure appError has shown why (e.g. 403 past the edit window): the text stays.
-    if (envelope.error) return;
-    // With an ack, messageEdited skips this socket: the ack is its copy.
-    this.store.applyEdit(envelope.data);
-    if (this.editing?.messageId === messageId) this.#endEdit();
-    else this.render();
-  }
-
-  #endEdit({ render = true } = {}) {
-    if (!this.editing) return;
-    this.refs.text.value = this.editing.draft || "";
-    this.editing = null;
-    if (render) this.render();
-  }
-
-  #onComposerInput() {
-    const chatId = this.activeChatId;
-    if (this.editing || !chatId || !this.connection?.chatConnected) return;
-    // The blocked side's typing is refused (403) as its sends are: do not signal it.
-    if (this.store.chats.get(chatId)?.blockedBy) return;
-    if (!this.refs.text.value.trim()) {
-      this.#stopTyping();
-      return;
-    }
-    const now = Date.now();
-    if (this.typingChatId !== chatId || now - this.typingSentAt >= TYPING_REPEAT_MS) {
-      this.typingChatId = chatId;
-      this.typingSentAt = now;
-      this.request("typing", { chatId });
-    }
-    clearTimeout(this.typingIdleTimer);
-    this.typingIdleTimer = setTimeout(() => this.#stopTyping(), TYPING_IDLE_MS);
-  }
-
-  #stopTyping() {
-    clearTimeout(this.typingIdleTimer);
-    const chatId = this.typingChatId;
-    if (!chatId) return;
-    this.typingChatId = null;
-    this.typingSentAt = 0;
-    if (this.store.chats.get(chatId)?.blockedBy) return; // blocked meanwhile: 403
-    if (this.connection?.chatConnected) this.request("stoppedTyping", { chatId });
-  }
-
-  // ---------------------------------------------------------------- notices
-
-  /**
-   * Shows a dismissable notice; an identical one already shown is counted instead.
-   * `kind: "info"` is an outcome the user asked for (a report sent), not a failure.
-   */
-  notify({ statusCode, message, event, errors, kind = "error" }) {
-    const parts = [statusCode ? String(statusCode) : null, event].filter(Boolean).join(" · ");
-    let text = message || "Something went wrong";
-    if (Array.isArray(errors) && errors.length) {
-      text += `: ${errors.map((e) => [e.field, e.message].filter(Boolean).join(" ")).join("; ")}`;
-    }
-    const key = `${parts}|${text}`;
-    for (const notice of this.refs.notices.children) {
-      if (notice.dataset.key === key) {
-        const count = Number(notice.dataset.count) + 1;
-        notice.dataset.count = String(count);
-        notice.querySelector(".count").textContent = `×${count}`;
-        return;
-      }
-    }
-    const info = kind === "info";
-    const notice = h("div", {
-      className: `notice${info ? " info" : ""}`, role: info ? "status" : "alert",
-      dataset: { key, count: "1", status: statusCode || "" },
-    },
-      h("p", {},
-        parts ? h("strong", {}, parts, ": ") : null,
-        h("span", { className: "notice-text" }, text),
-        " ",
-        h("span", { className: "count" })),
-      h("button", { type: "button", className: "dismiss", dataset: { dismiss: "" }, "aria-label": "Dismiss notice", title: "Dismiss" }, "×"));
-    this.refs.notices.append(notice);
-  }
-
-  // ---------------------------------------------------------------- rendering
 
   render() {
-    this.#renderTotalUnread();
-    this.#renderChatList();
-    this.#renderConversation();
-  }
-
-  #renderTotalUnread() {
-    const total = this.store.totalUnread();
-    const { totalUnread } = this.refs;
-    totalUnread.dataset.count = String(total);
-    totalUnread.textContent = total ? `${total} unread` : "No unread";
-  }
-
-  #renderChatList() {
-    const { refs, store } = this;
-    const focusedId = document.activeElement?.closest?.("[data-chat-id]")?.dataset.chatId;
-    const items = store.sortedChats().map((chat) => {
-      const partner = store.partnerOf(chat);
-      const last = store.lastMessageOf(chat);
-      const presence = store.presenceOf(partner);
-      const typing = this.partnerTyping.has(chat.id);
-      const unread = chat.unreadCount > 0 ? chat.unreadCount : 0;
-      const system = !typing && isSystemMessage(last);
-      const preview = typing ? "typing…" : `${last && store.isMine(last) ? "You: " : ""}${previewOf(last)}`;
-      return h("li", {},
-        h("button", {
-          type: "button", className: "chat-item", dataset: { chatId: chat.id },
-          "aria-current": chat.id === this.activeChatId ? "true" : undefined,
-        },
-        h("span", { className: "chat-line" },
-          h("span", {
-            className: "dot", dataset: { state: presence ? (presence.online ? "online" : "offline") : "unknown" },
-            title: presence?.online ? "Online" : "Offline", "aria-hidden": "true",
-          }),
-          h("span", { className: "chat-name", title: partnerName(chat, partner) },
-            (partner.type === "VENDOR" ? chat.storeName : chat.customerName) || userLabel(partner.type, partner.id)),
-          h("time", { className: "chat-time", dateTime: chat.lastMessageAt || "" }, formatTime(chat.lastMessageAt))),
-        h("span", { className: "chat-product" },
-          `${chat.productName || `Product ${chat.productId}`} · ${userLabel(partner.type, partner.id)}`),
-        h("span", { className: "chat-line" },
-          h("span", {
-            className: `chat-preview${typing ? " is-typing" : ""}${system ? " is-system" : ""}`,
-            dataset: { role: "preview" }, title: system ? "From the marketplace" : undefined,
-          }, preview),
-          unread ? h("span", { className: "badge", "aria-label": `${unread} unread` }, String(unread)) : null)));
-    });
-    refs.chatList.replaceChildren(...items);
-    refs.chatListEmpty.hidden = items.length > 0;
-    refs.moreChats.hidden = !this.chatsCursor;
-    if (focusedId) refs.chatList.querySelector(`[data-chat-id="${CSS.escape(focusedId)}"]`)?.focus();
-  }
-
-  #renderConversation() {
-    const { refs, store } = this;
-    const chat = store.chats.get(this.activeChatId);
-    let snapshot;
-    let partner;
-    if (chat) {
-      snapshot = chat;
-      partner = store.partnerOf(chat);
-    } else {
-      const value = (input) => input.value.trim();
-      snapshot = {
-        productId: value(refs.ncProduct), productName: value(refs.ncName), productPrice: value(refs.ncPrice),
-        productImageUrl: value(refs.ncImage), storeName: value(refs.ncStore), customerName: value(refs.ncCustomer),
-      };
-      partner = { type: this.partnerType, id: Number(refs.ncRecipient.value) || "?" };
-    }
-    this.root.dataset.conversation = chat ? "chat" : "draft";
-
-    // Product header: the chat's display snapshot.
-    refs.productName.textContent = snapshot.productName || `Product ${snapshot.productId || "?"}`;
-    refs.productPrice.textContent = formatPrice(snapshot.productPrice);
-    refs.counterpart.textContent = `${chat ? "with" : "new conversation with"} ${partnerName(snapshot, partner)}`;
-    const image = snapshot.productImageUrl;
-    if (image && isHttpUrl(image)) {
-      if (refs.productImage.getAttribute("src") !== image) refs.productImage.src = image;
-      refs.productImage.alt = snapshot.productName || "Product";
-      refs.productImage.hidden = false;
-    } else {
-      refs.productImage.hidden = true;
-      refs.productImage.removeAttribute("src");
-    }
-    const presence = chat ? store.presenceOf(partner) : undefined;
-    refs.presence.dataset.state = presence ? (presence.online ? "online" : "offline") : "unknown";
-    refs.presenceText.textContent = !presence ? ""
-      : presence.online ? "Online"
-        : presence.lastSeen ? `Last seen ${formatTime(presence.lastSeen)}` : "Offline";
-
-    this.moderation.render(chat);
-
-    // Typing indicator.
-    const typing = chat && this.partnerTyping.has(chat.id);
-    refs.typing.textContent = typing ? `${partnerName(chat, partner)} is typing…` : "";
-
-    // Messages, by seq, then this pane's sends still awaiting their ack.
-    const messages = chat ? store.messagesOf(chat.id) : [];
-    for (const { chatId, message } of this.pending.values()) {
-      if (chatId === this.activeChatId) messages.push(message);
-    }
-    const { scroller } = refs;
-    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-    const firstBefore = refs.messageList.firstElementChild;
-    const anchorTop = firstBefore ? firstBefore.offsetTop : 0;
-    const focused = document.activeElement?.closest?.(".message-list button");
-    const focusedAction = focused && Object.keys(focused.dataset)[0];
-
-    const now = Date.now();
-    refs.messageList.replaceChildren(...messages.map((message) => {
-      const mine = store.isMine(message);
-      return renderMessage(message, {
-        mine,
-        editable: mine && isEditable(message, this.editWindowMs, now),
-        editing: this.editing?.messageId === message.id,
-      });
-    }));
-    this.#scheduleEditExpiry(messages, now);
-    refs.conversationEmpty.hidden = messages.length > 0;
-
-    if (chat?.hasMore || this.loadingOlder) {
-      refs.historyStatus.hidden = false;
-      refs.historyStatus.textContent = this.loadingOlder ? "Loading older messages…" : "Load older messages";
-      refs.historyStatus.disabled = this.loadingOlder;
-    } else if (chat && chat.hasMore === false && messages.length) {
-      refs.historyStatus.hidden = false;
-      refs.historyStatus.textContent = "Beginning of the conversation";
-      refs.historyStatus.disabled = true;
-    } else {
-      refs.historyStatus.hidden = true;
-    }
-
-    if (this.scrollToBottom || atBottom) {
-      scroller.scrollTop = scroller.scrollHeight;
-    } else if (firstBefore) {
-      // Older messages were put above: keep the one that was on top where it was.
-      const same = refs.messageList.querySelector(`[data-id="${CSS.escape(firstBefore.dataset.id)}"]`);
-      if (same) scroller.scrollTop += same.offsetTop - anchorTop;
-    }
-    this.scrollToBottom = false;
-    if (focusedAction) {
-      const value = focused.dataset[focusedAction];
-      refs.messageList.querySelector(`[data-${focusedAction}="${CSS.escape(value)}"]`)?.focus();
-    }
-
-    // Editing: the composer holds the message's text; Send saves it.
-    const editing = Boolean(this.editing && this.editing.chatId === this.activeChatId);
-    refs.editBanner.hidden = !editing;
-    refs.send.textContent = editing ? "Save" : "Send";
-    refs.imageUrl.hidden = editing;
-
-    refs.text.placeholder = chat?.blockedBy ? "You cannot message this user"
-      : chat || this.connection ? "Write a message. Enter sends, Shift+Enter adds a line."
-        : "Connecting…";
-  }
-
-  /** Re-renders when the first Edit action shown passes the edit window, to take it away. */
-  #scheduleEditExpiry(messages, now) {
-    clearTimeout(this.editExpiryTimer);
-    let next = Infinity;
-    for (const message of messages) {
-      if (!this.store.isMine(message) || !isEditable(message, this.editWindowMs, now)) continue;
-      next = Math.min(next, editExpiry(message, this.editWindowMs));
-    }
-    if (next !== Infinity) this.editExpiryTimer = setTimeout(() => this.render(), next - now + 50);
+    this.view.render();
   }
 }
