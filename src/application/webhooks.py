@@ -12,6 +12,10 @@ Business rules:
   logged once.
 - One item never blocks another: deliveries run concurrently (bounded), every failure of
   one item is caught, logged and turned into a retry.
+- A receiver that is down is not hammered: after ``ReceiverCircuit.threshold`` failed
+  deliveries in a row (a transport error, 408, 429 or 5xx) the loop stops claiming and
+  sends one probe item after a pause (1 s, doubling up to 30 s) until one is answered;
+  then deliveries resume at full concurrency. Items are kept meanwhile, nothing is lost.
 - Internal kinds (``handlers``) are not POSTed: the handler runs when the item is due and
   returns the items to add (possibly none); they are added before the job is completed.
 """
@@ -94,6 +98,68 @@ class DispatchStats:
     evaluated: int = 0
     lost_leases: int = 0
     errors: int = 0
+    circuit_opened: int = 0  # times the receiver was taken for down (ReceiverCircuit)
+    circuit_open: bool = False
+
+
+class ReceiverCircuit:
+    """Whether the receiver is taken for down, from the outcomes of deliveries.
+
+    Closed: every free slot may claim. After ``threshold`` receiver failures in a row it
+    opens for ``pause`` (``initial_pause_s``, doubled by each failed probe, at most
+    ``max_pause_s``); once that passed, one probe may go while nothing is in flight. Any
+    answer that is not a receiver failure (a 2xx, a dropping 4xx) closes it.
+    """
+
+    def __init__(self, clock: Clock, threshold: int = 5, initial_pause_s: float = 1.0,
+                 max_pause_s: float = 30.0) -> None:
+        self._clock = clock
+        self.threshold = threshold
+        self._initial = initial_pause_s
+        self._max = max_pause_s
+        self._failures = 0
+        self._pause = initial_pause_s
+        self._until: datetime | None = None  # open until then
+        self._probing = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._until is not None
+
+    def answered(self) -> bool:
+        """Records an answer; True when it closed the circuit."""
+        was_open = self._until is not None
+        self._failures, self._pause, self._until, self._probing = 0, self._initial, None, False
+        return was_open
+
+    def failed(self) -> bool:
+        """Records a receiver failure; True when it opened the circuit."""
+        self._failures += 1
+        if self._until is not None:
+            if self._probing:  # the probe failed: a longer pause (others were in flight)
+                self._probing = False
+                self._pause = min(self._pause * 2, self._max)
+                self._until = self._clock.now() + timedelta(seconds=self._pause)
+            return False
+        if self._failures < self.threshold:
+            return False
+        self._until = self._clock.now() + timedelta(seconds=self._pause)
+        return True
+
+    def slots(self, free: int, in_flight: int) -> int:
+        """How many items may be claimed now, of ``free`` slots."""
+        if self._until is None:
+            return free
+        if free > 0 and in_flight == 0 and self._clock.now() >= self._until:
+            self._probing = True
+            return 1
+        return 0
+
+    def wait_s(self) -> float | None:
+        """Seconds until a probe may go (None: closed)."""
+        if self._until is None:
+            return None
+        return max(0.0, (self._until - self._clock.now()).total_seconds())
 
 
 class _ThrottledWarning:
@@ -156,6 +222,7 @@ class WebhookDispatcher:
         self._storage_failures = _ThrottledWarning(
             clock, failure_log_period_s, "the webhook outbox failed")
         self.stats = DispatchStats()
+        self.circuit = ReceiverCircuit(clock)
         self._wake = asyncio.Event()
         self._stopping = False
         self._stop_requested = asyncio.Event()
@@ -187,10 +254,13 @@ class WebhookDispatcher:
         backlog = False  # the last claim filled every free slot: more is probably due
         try:
             while not self._stopping:
-                free = self._concurrency - len(tasks)
+                free = self.circuit.slots(self._concurrency - len(tasks), len(tasks))
+                if free == 0 and self.circuit.is_open:
+                    self._wake.clear()  # what is added waits for the receiver
                 # With a backlog, claim once half the slots are free rather than for every
                 # delivery that ends: a claim costs one query whatever its size.
-                if free > 0 and (not backlog or 2 * free >= self._concurrency):
+                elif free > 0 and (not backlog or 2 * free >= self._concurrency
+                                   or self.circuit.is_open):  # a probe
                     self._wake.clear()
                     claimed = await self._claim(free)
                     for item in claimed:
@@ -200,7 +270,7 @@ class WebhookDispatcher:
                     backlog = len(claimed) == free
                 # A backlog: wait for slots. Otherwise nothing more is due here: wait for
                 # an add on this node, a delivery to end, or the poll.
-                await self._idle(tasks, busy=backlog and bool(tasks))
+                await self._idle(tasks, busy=backlog and bool(tasks) and not self.circuit.is_open)
             await self._finish(tasks)
         except asyncio.CancelledError:
             for task in tasks:
@@ -229,7 +299,8 @@ class WebhookDispatcher:
 
     async def dispatch_once(self) -> int:
         """Claim what is due now (up to ``concurrency`` items), process it, return how many
-        were claimed. For tests and tools; the loop does this continuously."""
+        were claimed. For tests and tools, whatever the circuit says; the loop does this
+        continuously."""
         items = await self._claim(self._concurrency)
         await asyncio.gather(*(self._process(item) for item in items))
         return len(items)
@@ -250,8 +321,12 @@ class WebhookDispatcher:
         waiters = {asyncio.create_task(self._stop_requested.wait())}
         if not busy:
             waiters.add(asyncio.create_task(self._wake.wait()))
+        timeout = None if busy else self._poll_s
+        probe_in = self.circuit.wait_s()
+        if probe_in is not None and timeout is not None:
+            timeout = min(timeout, max(probe_in, 0.001))
         try:
-            await asyncio.wait(waiters | tasks, timeout=None if busy else self._poll_s,
+            await asyncio.wait(waiters | tasks, timeout=timeout,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
@@ -293,6 +368,7 @@ class WebhookDispatcher:
         try:
             status = await self._sender.send(self._url, body, headers)
         except WebhookTransportError as exc:
+            self._receiver_failed()
             await self._failed(item, str(exc) or type(exc).__name__)
             return
         except Exception as exc:  # a sender bug must not lose the item: retry it
@@ -302,6 +378,11 @@ class WebhookDispatcher:
             await self._failed(item, error, log=False)
             return
         outcome = classify(status)
+        if outcome is Outcome.RETRY:
+            self._receiver_failed()
+        elif self.circuit.answered():
+            self.stats.circuit_open = False
+            logger.warning("the webhook receiver answers again: deliveries resume")
         if outcome is Outcome.DELIVERED:
             await self._settled(item, await self._outbox.complete(item.id, self.owner))
             self.stats.delivered += 1
@@ -311,6 +392,14 @@ class WebhookDispatcher:
             redirect = " (redirects are not followed)" if 300 <= status < 400 else ""
             await self._give_up(item, f"dropped: the receiver answered HTTP {status}{redirect}")
             self.stats.dropped += 1
+
+    def _receiver_failed(self) -> None:
+        if self.circuit.failed():
+            self.stats.circuit_opened += 1
+            logger.warning("the webhook receiver failed %d deliveries in a row: pausing "
+                           "deliveries, probing with one item until it answers",
+                           self.circuit.threshold)
+        self.stats.circuit_open = self.circuit.is_open
 
     async def _evaluate(self, item: OutboxItem, handler: Handler) -> None:
         try:

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from chat_server.adapters.media.pillow import PillowMediaProcessor, open_pillow_processor
-from chat_server.adapters.media.pool import MediaWorkerPool
+from chat_server.adapters.media.pool import WORKER_NICENESS, MediaWorkerPool
 from chat_server.domain.media import MediaBusy, MediaLimits, UnsupportedMedia
 
 
@@ -97,3 +97,11 @@ async def test_a_worker_that_dies_costs_its_job_only_and_is_replaced(pool):
     with pytest.raises(UnsupportedMedia, match="could not be processed"):
         await pool.run(os._exit, 3)
     assert await pool.run(sum, [1, 2, 3]) == 6
+
+
+def _niceness() -> int:
+    return os.nice(0)
+
+
+async def test_media_workers_run_at_a_lower_priority_than_the_event_loop(pool):
+    assert await pool.run(_niceness) == min(19, os.nice(0) + WORKER_NICENESS)

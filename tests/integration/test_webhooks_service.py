@@ -79,7 +79,9 @@ async def test_what_happens_in_a_chat_reaches_the_marketplace_signed(
         await receiver.wait_for(lambda r: len(of_type(r, "user.reported")) == 1)
         [chat] = of_type(receiver, "chat.created")
         assert chat["data"]["chat"]["id"] == chat_id and chat["data"]["chat"]["messages"] == []
-        created = of_type(receiver, "message.created")
+        # Deliveries run concurrently, so their order is not guaranteed (docs/webhooks.md).
+        created = sorted(of_type(receiver, "message.created"),
+                         key=lambda b: b["data"]["message"]["seq"])
         assert [b["data"]["message"]["text"] for b in created] == ["hi", "hello"]
         assert created[0]["data"]["recipientOnline"] is True
         [read] = of_type(receiver, "message.read")

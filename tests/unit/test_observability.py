@@ -70,6 +70,11 @@ def test_webhook_stats_are_exposed_by_outcome_as_they_change():
     assert found[("chat_webhook_deliveries_total", (("outcome", "gave_up"),))] == 1
     assert found[("chat_webhook_deliveries_total", (("outcome", "dropped"),))] == 0
     assert found[("chat_webhook_outbox_errors_total", ())] == 3
+    assert found[("chat_webhook_receiver_down", ())] == 0
+    stats.circuit_opened, stats.circuit_open = 1, True
+    found = exposed(metrics)
+    assert found[("chat_webhook_circuit_opened_total", ())] == 1
+    assert found[("chat_webhook_receiver_down", ())] == 1
     stats.delivered += 1  # read at scrape time
     assert exposed(metrics)[("chat_webhook_deliveries_total", (("outcome", "delivered"),))] == 6
 

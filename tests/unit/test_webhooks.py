@@ -211,7 +211,7 @@ async def test_many_failing_deliveries_make_one_warning_per_minute_not_one_each(
     with caplog.at_level(logging.WARNING, "chat_server.webhooks"):
         assert await r.dispatcher.dispatch_once() == 50
         assert await r.run_when_due(61) == 50
-    lines = [rec.getMessage() for rec in caplog.records]
+    lines = [rec.getMessage() for rec in caplog.records if "are retried" in rec.getMessage()]
     assert len(lines) == 2 and "connection refused" in lines[1]
     assert "50 time(s)" in lines[1]  # the 49 held back in the first minute, and this one
 
@@ -323,6 +323,46 @@ async def test_deliveries_run_concurrently_but_never_beyond_the_bound():
         r.sender.gate.set()
         await until(lambda: r.dispatcher.stats.delivered == 21)
     assert len(r.sender.sent) == 21 and r.sender.most_in_flight == 3
+
+
+async def test_a_receiver_that_refuses_every_connection_is_probed_not_hammered(
+    caplog: pytest.LogCaptureFixture,
+):
+    down = WebhookTransportError("ClientConnectorError: connection refused")
+    r = rig(lambda _: down, concurrency=8, poll_interval_s=0.005)
+    await r.add(*(r.item() for _ in range(50)))
+    with caplog.at_level(logging.WARNING, "chat_server.webhooks"):
+        async with r.dispatcher.running():
+            await until(lambda: r.dispatcher.stats.circuit_open)
+            tried = len(r.sender.sent)
+            assert tried == 8  # the first claim, in flight together
+            for _ in range(20):  # polls and adds find the circuit open: nothing is sent
+                await r.dispatcher.add([r.item()])
+                await asyncio.sleep(0.005)
+            assert len(r.sender.sent) == tried
+            r.clock.advance(1.0)  # the first pause: one probe, which fails
+            await until(lambda: len(r.sender.sent) == tried + 1)
+            r.clock.advance(1.0)  # the pause doubled: not yet
+            await asyncio.sleep(0.05)
+            assert len(r.sender.sent) == tried + 1
+            r.sender.answer = lambda _: 200
+            r.clock.advance(1.0)  # the receiver is back: the probe closes the circuit
+            await until(lambda: r.dispatcher.stats.delivered >= 2)
+            r.clock.advance(5.0)  # the retried items are due again
+            await until(lambda: r.dispatcher.stats.delivered == 70)
+    stats = r.dispatcher.stats
+    assert (stats.circuit_opened, stats.circuit_open, stats.gave_up) == (1, False, 0)
+    assert await r.outbox.pending_count() == 0
+    said = " ".join(rec.getMessage() for rec in caplog.records)
+    assert "pausing deliveries" in said and "answers again" in said
+
+
+async def test_a_dropping_4xx_is_an_answer_and_keeps_the_circuit_closed():
+    r = rig(lambda _: 404, concurrency=10, poll_interval_s=0.005)
+    await r.add(*(r.item() for _ in range(30)))
+    async with r.dispatcher.running():
+        await until(lambda: r.dispatcher.stats.dropped == 30)
+    assert r.dispatcher.stats.circuit_opened == 0
 
 
 async def test_a_node_that_dies_mid_delivery_leaves_the_item_to_the_others():

@@ -8,7 +8,8 @@ asked for it was cancelled meanwhile (the worker cannot be interrupted), so the 
 Workers are processes by default: started with ``spawn`` (never forked from a process that
 runs threads), each with an address-space ceiling (``WORKER_ADDRESS_SPACE``), so a file
 that makes a decoder misbehave costs a worker, not the service. A pool whose worker died
-is replaced; the jobs it held fail with ``UnsupportedMedia``. ``processes=False`` uses
+is replaced; the jobs it held fail with ``UnsupportedMedia``. Workers run at a lower
+priority (``WORKER_NICENESS``) so that the chat keeps the CPU. ``processes=False`` uses
 threads instead (Pillow releases the GIL while decoding and resizing, not in the Python
 parts of the checks): for measurements and tests.
 """
@@ -20,6 +21,7 @@ import concurrent.futures
 import contextlib
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -34,10 +36,16 @@ T = TypeVar("T")
 WORKER_ADDRESS_SPACE = 2 * 2**30
 # Fresh workers now and then: long-lived image decoders fragment their heap.
 TASKS_PER_WORKER = 500
+# Workers yield the CPU to the event loop: an 8 MP photo is ~0.4 s of CPU, and two workers
+# at the loop's priority took both cores of a 2-core node from the chat (p99 8.7x with
+# uploads; 1.03x at this niceness, docs/performance.md "Uploads under chat load").
+WORKER_NICENESS = 10
 
 
 def _limit_worker() -> None:
     """Runs first in each worker process."""
+    with contextlib.suppress(OSError, AttributeError):  # not allowed, or not on this platform
+        os.nice(WORKER_NICENESS)
     try:
         import resource
 

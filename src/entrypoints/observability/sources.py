@@ -80,6 +80,11 @@ def watch_webhooks(metrics: ServiceMetrics, stats: DispatchStats) -> None:
                                 "(unread checks)", value=stats.evaluated),
             CounterMetricFamily("chat_webhook_outbox_errors", "Outbox or sender failures "
                                 "(storage down, unexpected errors)", value=stats.errors),
+            CounterMetricFamily("chat_webhook_circuit_opened", "Times the receiver was taken "
+                                "for down (deliveries paused, one probe at a time)",
+                                value=stats.circuit_opened),
+            GaugeMetricFamily("chat_webhook_receiver_down", "1 while deliveries are paused "
+                              "because the receiver fails", value=int(stats.circuit_open)),
         ]
 
     metrics.watch(collect)
