@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,9 +140,10 @@ class Server:
             self.process.wait(5)
 
 
-def run_loadgen(server: Server, scenario: str, args: list[str], timeout: float = 900
-                ) -> dict[str, Any]:
-    """Runs one scenario; samples the server's CPU and RSS at the MARK lines."""
+def run_loadgen(server: Server, scenario: str, args: list[str], timeout: float = 900,
+                on_mark: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Runs one scenario; samples the server's CPU and RSS at the MARK lines (and calls
+    ``on_mark(name)`` there, for a caller that samples more)."""
     command = pinned(LOADGEN_CPU, ["node", str(HERE / "loadgen.js"), scenario, "--url", server.url,
                          "--secret", SECRET, *args])
     marks: dict[str, tuple[float, float, int]] = {}
@@ -154,6 +156,8 @@ def run_loadgen(server: Server, scenario: str, args: list[str], timeout: float =
                 name = line.split()[1]
                 pid = server.process.pid
                 marks[name] = (time.monotonic(), cpu_seconds(pid), rss_kb(pid))
+                if on_mark is not None:
+                    on_mark(name)
             elif line.startswith("RESULT "):
                 result = json.loads(line[len("RESULT "):])
             if time.monotonic() > deadline:
