@@ -95,6 +95,7 @@ def test_past_the_buffer_limit_a_payload_is_dropped_and_counted():
     for n in range(5):
         fan.publish(str(n).encode(), [(CUSTOMER, Channel.CHAT)])
     assert fan.dropped == 3
+    assert CrossNodeManager(fan).publish_errors == 3  # what the metrics export
 
 
 def test_packets_are_written_as_the_library_writes_them():

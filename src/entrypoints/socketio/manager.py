@@ -186,6 +186,12 @@ class CrossNodeManager(DirectEmitManager):
         super().__init__()
         self.fanout = fanout
 
+    @property
+    def publish_errors(self) -> int:
+        """Payloads for other nodes dropped (Redis away, or the buffer full): the metrics'
+        ``chat_redis_publish_errors_total``, as with the broadcast manager."""
+        return self.fanout.dropped
+
     async def _forward(self, namespace: str, rooms: Any, text: str, confirm: Confirm | None
                        ) -> None:
         targets = user_targets(namespace, rooms)
