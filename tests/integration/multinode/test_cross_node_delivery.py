@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,34 +16,17 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from bson import ObjectId
+from cluster_support import node_env, running_nodes
 from motor.motor_asyncio import AsyncIOMotorClient
 from redis_support import RedisServer
-from service_support import Client, Devices, Server, new_id
-from test_multinode import node_env
-
-_databases = itertools.count(1)
+from service_support import Client, Server, new_id
 
 
 @pytest.fixture(scope="module")
 def trio(mongo_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[tuple[dict[str, str], list[Server]]]:
-    env = node_env(mongo_url, redis_server.url, f"crossnode_{os.getpid()}_{next(_databases)}")
-    logs = tmp_path_factory.mktemp("crossnodes")
-    nodes = [Server(env, logs / f"node-{n}.log").start() for n in "abc"]
-    yield env, nodes
-    for node in nodes:
-        node.stop()
-
-
-@pytest.fixture
-async def on() -> AsyncIterator[Any]:
-    devices = Devices()
-
-    async def device(node: Server, user_type: str, user_id: int | None = None) -> Client:
-        return await devices.open(node.url, user_type, user_id)
-
-    yield device
-    await devices.close_all()
+    yield from running_nodes(mongo_url, redis_server.url, tmp_path_factory.mktemp("crossnodes"),
+                             "crossnode", 3)
 
 
 @pytest.fixture

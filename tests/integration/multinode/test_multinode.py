@@ -7,18 +7,16 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import media_corpus as corpus
 import pytest
+from cluster_support import LEASE_S, node_env, running_nodes
 from redis_support import RedisServer
 from service_support import (
-    API_KEY,
-    SECRET,
     Client,
-    Devices,
     Server,
     api,
     fetch,
@@ -27,41 +25,12 @@ from service_support import (
     upload,
 )
 
-LEASE_S = 2.0
-_databases = itertools.count(1)
-
-
-def node_env(mongo_url: str, redis_url: str, database: str) -> dict[str, str]:
-    return {
-        "CHAT_JWT_SECRET": SECRET, "CHAT_STORAGE": "mongo", "CHAT_MONGO_URL": mongo_url,
-        "CHAT_MONGO_DB": database, "CHAT_REDIS_URL": redis_url,
-        "CHAT_TRANSPORTS": "websocket", "CHAT_PRESENCE_GRACE_S": "2",
-        "CHAT_PRESENCE_OFFLINE_DELAY_S": "0.5",
-        "CHAT_PRESENCE_LEASE_S": str(LEASE_S), "CHAT_API_KEYS": API_KEY,
-    }
-
 
 @pytest.fixture(scope="module")
 def cluster(mongo_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[dict[str, str], list[Server]]]:
-    env = node_env(mongo_url, redis_server.url, f"multinode_{os.getpid()}_{next(_databases)}")
-    logs = tmp_path_factory.mktemp("nodes")
-    nodes = [Server(env, logs / f"node-{n}.log").start() for n in "ab"]
-    yield env, nodes
-    for node in nodes:
-        node.stop()
-
-
-@pytest.fixture
-async def on() -> AsyncIterator[Any]:
-    """``await on(node, "customer", id?)``: a device online on that node."""
-    devices = Devices()
-
-    async def device(node: Server, user_type: str, user_id: int | None = None) -> Client:
-        return await devices.open(node.url, user_type, user_id)
-
-    yield device
-    await devices.close_all()
+    yield from running_nodes(mongo_url, redis_server.url, tmp_path_factory.mktemp("nodes"),
+                             "multinode", 2)
 
 
 async def test_messages_receipts_deletes_and_typing_cross_nodes(cluster: Any, on: Any):
