@@ -99,7 +99,6 @@ class DispatchStats:
     lost_leases: int = 0
     errors: int = 0
     circuit_opened: int = 0  # times the receiver was taken for down (ReceiverCircuit)
-    circuit_open: bool = False
 
 
 class ReceiverCircuit:
@@ -381,7 +380,6 @@ class WebhookDispatcher:
         if outcome is Outcome.RETRY:
             self._receiver_failed()
         elif self.circuit.answered():
-            self.stats.circuit_open = False
             logger.warning("the webhook receiver answers again: deliveries resume")
         if outcome is Outcome.DELIVERED:
             await self._settled(item, await self._outbox.complete(item.id, self.owner))
@@ -399,7 +397,6 @@ class WebhookDispatcher:
             logger.warning("the webhook receiver failed %d deliveries in a row: pausing "
                            "deliveries, probing with one item until it answers",
                            self.circuit.threshold)
-        self.stats.circuit_open = self.circuit.is_open
 
     async def _evaluate(self, item: OutboxItem, handler: Handler) -> None:
         try:

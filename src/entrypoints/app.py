@@ -114,7 +114,7 @@ class ChatApp:
         dispatcher = await resolved(self.container.webhook_dispatcher())
         if dispatcher is not None:
             if metrics is not None:
-                watch_webhooks(metrics, dispatcher.stats)
+                watch_webhooks(metrics, dispatcher.stats, lambda: dispatcher.circuit.is_open)
             self._webhooks = asyncio.create_task(dispatcher.run_forever(), name="webhooks")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="media-sweep")
 

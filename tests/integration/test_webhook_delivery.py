@@ -151,7 +151,7 @@ async def test_an_absent_receiver_is_retried_and_gets_everything_once_it_comes_u
     items = [new_item() for _ in range(5)]
     await node.dispatcher.add(items)
     # Refused five times in a row: the node pauses and probes (ReceiverCircuit).
-    await until(lambda: node.dispatcher.stats.circuit_open)
+    await until(lambda: node.dispatcher.circuit.is_open)
     assert node.dispatcher.stats.delivered == 0 and await node.outbox.pending_count() == 5
     await absent_receiver.start()
     await absent_receiver.wait_for(lambda r: set(r.ids()) == {i.id for i in items})

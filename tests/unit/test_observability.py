@@ -62,7 +62,8 @@ def test_a_histogram_counts_a_value_equal_to_a_bound_in_that_bucket_and_is_cumul
 
 def test_webhook_stats_are_exposed_by_outcome_as_they_change():
     metrics, stats = ServiceMetrics(), DispatchStats()
-    watch_webhooks(metrics, stats)
+    down = [False]
+    watch_webhooks(metrics, stats, lambda: down[0])
     stats.delivered, stats.retried, stats.gave_up, stats.errors = 5, 2, 1, 3
     found = exposed(metrics)
     assert found[("chat_webhook_deliveries_total", (("outcome", "delivered"),))] == 5
@@ -71,7 +72,7 @@ def test_webhook_stats_are_exposed_by_outcome_as_they_change():
     assert found[("chat_webhook_deliveries_total", (("outcome", "dropped"),))] == 0
     assert found[("chat_webhook_outbox_errors_total", ())] == 3
     assert found[("chat_webhook_receiver_down", ())] == 0
-    stats.circuit_opened, stats.circuit_open = 1, True
+    stats.circuit_opened, down[0] = 1, True
     found = exposed(metrics)
     assert found[("chat_webhook_circuit_opened_total", ())] == 1
     assert found[("chat_webhook_receiver_down", ())] == 1

@@ -64,8 +64,10 @@ def watch_sockets(metrics: ServiceMetrics, sio: ChatSocketServer, lifecycle: Lif
     metrics.watch(collect)
 
 
-def watch_webhooks(metrics: ServiceMetrics, stats: DispatchStats) -> None:
-    """The webhook dispatcher's ``stats`` (``WebhookDispatcher.stats``)."""
+def watch_webhooks(metrics: ServiceMetrics, stats: DispatchStats,
+                   receiver_down: Callable[[], bool]) -> None:
+    """The webhook dispatcher's ``stats`` and whether its circuit is open
+    (``WebhookDispatcher.stats``, ``WebhookDispatcher.circuit``)."""
 
     def collect() -> Iterable[Metric]:
         deliveries = CounterMetricFamily(
@@ -84,7 +86,7 @@ def watch_webhooks(metrics: ServiceMetrics, stats: DispatchStats) -> None:
                                 "for down (deliveries paused, one probe at a time)",
                                 value=stats.circuit_opened),
             GaugeMetricFamily("chat_webhook_receiver_down", "1 while deliveries are paused "
-                              "because the receiver fails", value=int(stats.circuit_open)),
+                              "because the receiver fails", value=int(receiver_down())),
         ]
 
     metrics.watch(collect)
