@@ -22,6 +22,11 @@ class Identity:
     expires_at: float  # epoch seconds
 
 
+# The request headers ``find_token`` reads (WSGI-style environ keys): all that a session
+# keeps of its handshake request (socketio/server.py).
+TOKEN_HEADERS = ("HTTP_TOKEN", "HTTP_AUTHORIZATION")
+
+
 def find_token(auth: object, environ: Mapping[str, Any]) -> str:
     """The handshake ``auth.token``, else the ``token`` header, else ``Authorization: Bearer``.
 

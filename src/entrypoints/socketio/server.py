@@ -26,13 +26,12 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
+from chat_server.entrypoints.auth import TOKEN_HEADERS
 from chat_server.entrypoints.socketio.encoding import ack_packet
 from chat_server.entrypoints.socketio.engine import ChatEngineServer
 
 logger = logging.getLogger("chat_server.socketio")
 
-# What the connect handlers read of the handshake request (entrypoints/auth.find_token).
-CONNECT_ENVIRON = ("HTTP_TOKEN", "HTTP_AUTHORIZATION")
 EventSink = Callable[[str, str, str, int | None, str, list[Any]], Awaitable[None]]
 ConnectSink = Callable[[str, str], Awaitable[None]]
 
@@ -94,7 +93,7 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         scope ...) stayed in memory for the session's lifetime, a few KB per connection."""
         result = await super()._handle_eio_connect(eio_sid, environ)
         if eio_sid in self.environ:
-            self.environ[eio_sid] = {k: environ[k] for k in CONNECT_ENVIRON if k in environ}
+            self.environ[eio_sid] = {k: environ[k] for k in TOKEN_HEADERS if k in environ}
         return result
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
