@@ -151,8 +151,9 @@ class SendMessageHandler:
         chat.ensure_may_write(user)
 
         recipient = chat.counterpart(user)
-        online = await self._presence.is_connected(recipient, Channel.CHAT)
-        local = online and await self._presence.holds_locally(recipient, Channel.CHAT)
+        # A connection on this node is a live one: the shared count is asked only otherwise.
+        local = await self._presence.holds_locally(recipient, Channel.CHAT)
+        online = local or await self._presence.is_connected(recipient, Channel.CHAT)
         message_id = self._ids.new_id()
         attached = await self._claim(cmd, message_id)  # before the seq: a refusal costs none
         try:
