@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from service_support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +34,7 @@ SERVER_START_TIMEOUT_S = 20.0
 SERVER_STOP_TIMEOUT_S = 10.0
 HTTP_TIMEOUT_S = 10.0
 VIEWPORT = {"width": 1280, "height": 800}
+CONNECT_TIMEOUT_MS = 15_000
 SCREENSHOT_OF_THE_DOCS = "demo.png"
 OTHER_SCREENSHOTS_OF_THE_DOCS = frozenset({"demo-attachments.png"})
 
@@ -143,3 +144,16 @@ def api_request(url: str, method: str, path: str, key: str, body: Any) -> tuple[
     except urllib.error.HTTPError as error:
         with error:
             return error.code, json.load(error)
+
+
+def open_demo_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
+    """The demo page with both panes online; the list collects the page's script errors."""
+    page = browser.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{url}/")
+    for name in ("Customer 1", "Vendor 1"):
+        expect(page.get_by_role("region", name=name).locator("[data-ref=conn]")).to_have_attribute(
+            "data-state", "online", timeout=CONNECT_TIMEOUT_MS
+        )
+    return page, errors

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from demo_support import VIEWPORT, api_request, browser, composer, running_server, save_screenshot
+from demo_support import (
+    api_request,
+    browser,
+    composer,
+    open_demo_page,
+    running_server,
+    save_screenshot,
+)
 from playwright.sync_api import Browser, Locator, Page, expect
 
 pytestmark = pytest.mark.browser
@@ -19,7 +26,6 @@ pytestmark = pytest.mark.browser
 __all__ = ["browser"]  # a fixture
 
 API_KEY = "demo-page-test-key-0123456789abcdefghijkl"
-CONNECT_TIMEOUT_MS = 15_000
 # The page's own centring, measured in CSS pixels (borders and rounding aside).
 CENTRED_WITHIN_PX = 3
 
@@ -28,18 +34,6 @@ CENTRED_WITHIN_PX = 3
 def server_url(tmp_path: Path) -> Iterator[str]:
     with running_server(tmp_path, CHAT_CONTACT_FILTER="mask", CHAT_API_KEYS=API_KEY) as url:
         yield url
-
-
-def _open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
-    page = browser.new_page(viewport=VIEWPORT)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{url}/")
-    for name in ("Customer 1", "Vendor 1"):
-        expect(page.get_by_role("region", name=name).locator("[data-ref=conn]")).to_have_attribute(
-            "data-state", "online", timeout=CONNECT_TIMEOUT_MS
-        )
-    return page, errors
 
 
 def _send(pane: Locator, text: str) -> None:
@@ -66,7 +60,7 @@ def _assert_centred(note: Locator, pane: Locator) -> None:
 def test_system_messages_unread_totals_edits_and_masked_text_show_on_the_demo_page(
     server_url: str, browser: Browser
 ) -> None:
-    page, errors = _open_page(browser, server_url)
+    page, errors = open_demo_page(browser, server_url)
     try:
         _system_unread_edit_masked(page, server_url)
         assert errors == [], f"uncaught errors in the page: {errors}"
@@ -194,7 +188,7 @@ def _system_unread_edit_masked(page: Page, url: str) -> None:
 def test_blocking_and_reporting_from_the_chat_header_of_the_demo_page(
     server_url: str, browser: Browser
 ) -> None:
-    page, errors = _open_page(browser, server_url)
+    page, errors = open_demo_page(browser, server_url)
     try:
         _block_and_report(page)
         assert errors == [], f"uncaught errors in the page: {errors}"

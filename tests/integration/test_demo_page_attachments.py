@@ -15,7 +15,7 @@ from pathlib import Path
 
 import media_corpus as corpus
 import pytest
-from demo_support import VIEWPORT, browser, composer, running_server, save_screenshot
+from demo_support import browser, composer, open_demo_page, running_server, save_screenshot
 from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import Browser, Locator, Page, expect
 
@@ -23,7 +23,6 @@ pytestmark = pytest.mark.browser
 
 __all__ = ["browser"]  # a fixture
 
-CONNECT_TIMEOUT_MS = 15_000
 IMAGE_LIMIT_BYTES = 256 * 1024  # CHAT_MEDIA_MAX_BYTES of this server
 PHOTO_SIZE = (640, 480)
 OVERSIZE_PHOTO_SIZE = (1200, 900)  # about 350 KB: over it
@@ -83,18 +82,6 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {name: folder / name for name in made}
 
 
-def _open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
-    page = browser.new_page(viewport=VIEWPORT)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{url}/")
-    for name in ("Customer 1", "Vendor 1"):
-        expect(page.get_by_role("region", name=name).locator("[data-ref=conn]")).to_have_attribute(
-            "data-state", "online", timeout=CONNECT_TIMEOUT_MS
-        )
-    return page, errors
-
-
 def _attach(page: Page, pane: Locator, *paths: Path) -> None:
     """Through the paperclip and the browser's file chooser, as a user does."""
     with page.expect_file_chooser() as chooser:
@@ -138,7 +125,7 @@ def _natural_size(image: Locator) -> tuple[int, int]:
 def test_a_photo_and_a_pdf_attached_in_the_demo_page_reach_the_other_user(
     server_url: str, browser: Browser, files: dict[str, Path]
 ) -> None:
-    page, errors = _open_page(browser, server_url)
+    page, errors = open_demo_page(browser, server_url)
     try:
         _photo_and_pdf(page, files)
         assert errors == [], f"uncaught errors in the page: {errors}"
@@ -259,7 +246,7 @@ def _photo_and_pdf(page: Page, files: dict[str, Path]) -> None:
 def test_refused_uploads_and_sends_show_a_notice_and_lose_nothing_on_the_demo_page(
     server_url: str, browser: Browser, files: dict[str, Path]
 ) -> None:
-    page, errors = _open_page(browser, server_url)
+    page, errors = open_demo_page(browser, server_url)
     try:
         _refused(page, files)
         assert errors == [], f"uncaught errors in the page: {errors}"
