@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+import pytest_asyncio
 from mongo_support import start_secantusdb
+from motor.motor_asyncio import AsyncIOMotorClient
 from redis_support import RedisServer
 from service_support import asyncapi_contract, free_port
+
+from chat_server.adapters.mongo import create_mongo_client
 
 # Every integration test checks what its Socket.IO clients received against
 # docs/asyncapi.yaml (service_support.asyncapi_contract, autouse).
@@ -46,3 +51,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def mongo_client(mongo_url: str) -> AsyncIterator[AsyncIOMotorClient[Any]]:
+    """One motor client per test module (the contract suites' MongoDB side)."""
+    client = create_mongo_client(mongo_url)
+    yield client
+    client.close()

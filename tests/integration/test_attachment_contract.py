@@ -16,7 +16,6 @@ import pytest_asyncio
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from chat_server.adapters.memory.attachments import InMemoryAttachmentRepository
-from chat_server.adapters.mongo import create_mongo_client
 from chat_server.adapters.mongo.attachments import MongoAttachmentRepository
 from chat_server.adapters.mongo.client import ensure_indexes
 from chat_server.adapters.system import ObjectIdGenerator
@@ -39,13 +38,6 @@ def an_attachment(uploader: UserRef, seconds: int = 0, **changes: Any) -> Attach
         size=1234, name="photo.jpg", width=640, height=480, has_thumbnail=True,
         created_at=T0 + timedelta(seconds=seconds))
     return attrs.evolve(made, **changes)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def mongo_client(mongo_url: str) -> AsyncIterator[AsyncIOMotorClient[Any]]:
-    client = create_mongo_client(mongo_url)
-    yield client
-    client.close()
 
 
 @pytest_asyncio.fixture

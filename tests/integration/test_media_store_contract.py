@@ -15,7 +15,6 @@ from motor.motor_asyncio import AsyncIOMotorClient
 
 from chat_server.adapters.media.fs import FsMediaStore
 from chat_server.adapters.memory.attachments import InMemoryMediaStore
-from chat_server.adapters.mongo import create_mongo_client
 from chat_server.adapters.mongo.gridfs import GridFSMediaStore
 from chat_server.adapters.system import ObjectIdGenerator
 from chat_server.application.media import MediaStore, StoredMedia
@@ -24,13 +23,6 @@ from chat_server.domain.media import Variant
 IDS = ObjectIdGenerator()
 ORIGINAL, THUMB = Variant.ORIGINAL, Variant.THUMB
 MALFORMED_IDS = ["", "..", "../../etc/passwd", "0" * 23, "A" * 24, "zz" * 12, "a/b" + "0" * 21]
-
-
-@pytest_asyncio.fixture(scope="module")
-async def mongo_client(mongo_url: str) -> AsyncIterator[AsyncIOMotorClient[Any]]:
-    client = create_mongo_client(mongo_url)
-    yield client
-    client.close()
 
 
 @pytest_asyncio.fixture

@@ -34,7 +34,6 @@ from chat_server.adapters.mongo import (
     MongoChatRepository,
     MongoLastSeenRepository,
     MongoMessageRepository,
-    create_mongo_client,
     ensure_indexes,
 )
 from chat_server.adapters.system import ObjectIdGenerator
@@ -82,13 +81,6 @@ class Storage:
     chats: ChatRepository
     messages: MessageRepository
     last_seen: LastSeenRepository
-
-
-@pytest_asyncio.fixture(scope="module")
-async def mongo_client(mongo_url: str) -> AsyncIterator[AsyncIOMotorClient[Any]]:
-    client = create_mongo_client(mongo_url)
-    yield client
-    client.close()
 
 
 @pytest_asyncio.fixture
