@@ -4,9 +4,11 @@ and that the installed package is this project's."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -75,6 +77,21 @@ def test_ids_are_24_hex_and_carry_64_random_bits():
     assert len({i[8:] for i in ids}) == 1000  # no counter, no per-process constant
     suffixes = [int(i[8:], 16) for i in ids]
     assert len({s >> 56 for s in suffixes}) > 200  # the high random byte varies too
+
+
+def test_ids_take_their_random_bits_from_the_kernel_a_block_at_a_time(mocker: Any):
+    real, blocks = os.urandom, []
+
+    def urandom(size: int) -> bytes:
+        blocks.append(real(size))
+        return blocks[-1]
+
+    mocker.patch.object(os, "urandom", urandom)
+    generator = ObjectIdGenerator()
+    ids = [generator.new_id() for _ in range(3 * ObjectIdGenerator.POOL_IDS + 1)]
+    assert [len(b) for b in blocks] == [8 * ObjectIdGenerator.POOL_IDS] * 4
+    hexed = "".join(b.hex() for b in blocks)
+    assert "".join(i[8:] for i in ids) == hexed[:16 * len(ids)]  # each bit used once, in order
 
 
 def test_exp_is_required_and_audience_is_enforced_when_configured():
