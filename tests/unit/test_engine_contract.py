@@ -198,3 +198,34 @@ def test_python_socketio_keeps_the_handshake_environ_where_the_server_trims_it()
     assert _params(socketio.AsyncServer._handle_eio_connect) == ["self", "eio_sid", "environ"]
     assert "self.environ[eio_sid] = environ" in _source(socketio.AsyncServer._handle_eio_connect)
     assert "self.environ[eio_sid]" in _source(socketio.AsyncServer._handle_connect)
+
+
+FAST_EVENTS = ['2/chat,12["sendMessage",{"text":"é"}]', '2/chat,["x"]', '2/chat,', '2/chat,5',
+               '2/chat,0012["a"]', '2/chat,12{"a":[1]}', '2/chat,12 ["a"]',
+               '2/chat,123456789012345678["a"]']
+LIBRARY_EVENTS = ['2/chat,1234567890123456789["a"]', '2/chat?x=1,3["a"]', '2["a"]', '2/,1["a"]',
+                  '21/chat,["a"]', '51-/chat,1["a"]']
+REFUSED_EVENTS = ['2/chat,12[NaN]', '2/chat,-1["a"]', '2/chat,1-["a"]', '2/chat,1["a"']
+
+
+@pytest.mark.parametrize("encoded", FAST_EVENTS + LIBRARY_EVENTS + REFUSED_EVENTS)
+def test_the_servers_event_decoder_reads_what_the_librarys_reads(encoded: str, mocker: Any):
+    """``ChatSocketServer`` decodes plain text EVENT packets itself (no Packet object): it
+    must read exactly what python-socketio's decoder reads, refuse what it refuses (a
+    ValueError, logged and dropped), or leave the packet to it."""
+    from socketio import packet
+
+    from chat_server.entrypoints.socketio.server import StrictJson, _plain_event
+
+    mocker.patch.object(packet.Packet, "json", StrictJson)  # as ChatSocketServer sets it
+    if encoded in REFUSED_EVENTS:
+        for decode in (_plain_event, lambda e: packet.Packet(encoded_packet=e)):
+            with pytest.raises(ValueError):
+                decode(encoded)
+        return
+    fast = _plain_event(encoded)
+    if encoded in FAST_EVENTS:
+        decoded = packet.Packet(encoded_packet=encoded)
+        assert fast == (decoded.namespace, decoded.id, decoded.data)
+    else:
+        assert fast is None  # the library decodes it, or refuses it
