@@ -24,7 +24,13 @@ from chat_server.entrypoints.app import ChatApp, create_app
 from chat_server.entrypoints.auth import issue_token
 from chat_server.entrypoints.observability.access import AccessLog
 from chat_server.entrypoints.observability.logs import configure_logging, json_line
-from chat_server.entrypoints.serving import ChatServer, bind_listeners, server_config
+from chat_server.entrypoints.serving import (
+    ChatServer,
+    bind_listeners,
+    server_config,
+    tune_gc,
+    websocket_protocol,
+)
 from chat_server.entrypoints.settings import ConfigError, Settings
 
 EXIT_CONFIG = 2
@@ -139,12 +145,14 @@ def _run(coro: object) -> None:
 async def _serve(settings: Settings, listeners: list[socket.socket]) -> None:
     app = create_app(settings)
     await app.startup()
+    tune_gc()
     try:
         config = server_config(
             app=AccessLog(app.asgi) if settings.access_log else app.asgi,
             host=settings.host, port=settings.port, lifespan="off",
             log_level=settings.log_level, ws_max_size=settings.max_packet_bytes,
-            http="httptools", ws="auto", loop="none",
+            http="httptools", loop="none",
+            ws=websocket_protocol(settings.transport_impl),
             server_header=False, timeout_graceful_shutdown=settings.drain_s,
             ws_per_message_deflate=settings.ws_compression,
         )

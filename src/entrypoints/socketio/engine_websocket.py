@@ -30,20 +30,30 @@ request's own task: one await per frame, no task, no ``wait_for`` (the session's
 timer is what notices a silent peer). It also runs the upgrade dance of a session that
 started on long-polling: PING "probe" -> PONG "probe", a NOOP to end the pending poll, then
 the client's UPGRADE; packets queued for the poll in the meantime move to the WebSocket, in
-order, before anything newer.
+order, before anything newer. Under ``chat-server`` (uvicorn with
+``engine_frames.DirectReadProtocol``) most text frames never reach ``receive``: while the
+reader task waits with nothing queued, the protocol hands each complete text frame to
+``FrameReader``, which steps its handler in the protocol's callback; a handler that
+suspends comes back through the ASGI queue as a ``RESUME`` event that the reader task
+finishes, so frames are handled one at a time and in order whichever way they come.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from engineio import packet
 
-from chat_server.entrypoints.socketio.engine_frames import direct_text_writer
+from chat_server.entrypoints.socketio.engine_frames import (
+    RESUME,
+    DirectReadProtocol,
+    direct_text_writer,
+)
 
 if TYPE_CHECKING:
     from chat_server.entrypoints.socketio.engine_socket import ChatEngineSocket
@@ -214,9 +224,14 @@ class WebSocketSender:
         self._backlog_bytes = 0
 
 
-async def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
-    """Runs to its end an ASGI send that suspended while stepped by hand: waits for the
-    future it yielded, then resumes it, until it returns (what asyncio's Task does)."""
+async def _finish(coro: Coroutine[Any, Any, None], yielded: Any,
+                  context: contextvars.Context | None = None) -> None:
+    """Runs to its end a coroutine that suspended while stepped by hand (an ASGI send, a
+    frame's handler): waits for the future it yielded, then resumes it, until it returns
+    (what asyncio's Task does), each step in ``context`` when given."""
+    def step(value: None) -> Any:
+        return coro.send(value) if context is None else context.run(coro.send, value)
+
     try:
         while True:
             if yielded is None:  # a bare yield (asyncio.sleep(0))
@@ -226,8 +241,8 @@ async def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
                 if not yielded.done():
                     await asyncio.wait((yielded,))
             else:
-                raise RuntimeError(f"an ASGI send yielded {yielded!r}, not an asyncio future")
-            yielded = coro.send(None)
+                raise RuntimeError(f"a stepped coroutine yielded {yielded!r}, not a future")
+            yielded = step(None)
     except StopIteration:
         return
     finally:
@@ -287,32 +302,99 @@ async def _next_text(receive: Callable[[], Coroutine[Any, Any, Message]]) -> str
     return text if isinstance(text, str) else None
 
 
+class FrameReader:
+    """The reader's synchronous half (``engine_frames.DirectReadProtocol``): a text frame
+    that arrives while the reader task is idle is handled in the protocol's callback, its
+    handler coroutine stepped by hand as ``WebSocketSender`` steps a send. On in-memory
+    storage a send runs to its end in that one step: no task is woken for it. A handler
+    that suspends is returned, for the reader task to finish before anything newer.
+
+    Every step of a handler runs in one context, a copy of the reader task's taken when
+    reading began: a handler that sets a context variable in one step and resets it in a
+    later one (``pymongo.timeout`` around a storage call) must find it in the same context
+    whether its first step ran here, in a protocol callback, or in the reader task."""
+
+    __slots__ = ("_context", "_sock", "busy", "limit")
+
+    def __init__(self, sock: ChatEngineSocket, limit: int) -> None:
+        self._sock = sock
+        self.limit = limit
+        self.busy = False  # the reader task is handling a frame
+        self._context = contextvars.copy_context()
+
+    def ready(self) -> bool:
+        return not self.busy and self._sock.live
+
+    def __call__(self, text: str) -> Coroutine[Any, Any, None] | None:
+        sock = self._sock
+        coro = sock.deliver(text[1:]) if text[:1] == "4" else sock.receive_encoded(text)
+        context = self._context
+        try:
+            yielded = context.run(coro.send, None)
+        except StopIteration:
+            return None
+        except Exception:  # deliver logs its handler's failures; this is the rest
+            logger.exception("%s: a frame's handler failed", sock.sid)
+            return None
+        return _finish(coro, yielded, context)
+
+
 async def _read(sock: ChatEngineSocket, ws: WebSocketSender,
                 receive: Callable[[], Coroutine[Any, Any, Message]]) -> str:
-    """The reader: one awaited ``receive`` per frame; returns the disconnect reason."""
+    """The reader: one awaited ``receive`` per frame that the protocol did not hand to
+    ``FrameReader`` already; returns the disconnect reason."""
     limit = sock.server.max_http_buffer_size
     deliver = sock.deliver
-    while sock.live:  # frames queued behind a failure or a close are not handled
-        event = await receive()
-        if event["type"] != "websocket.receive":
-            break
-        data = event.get("text")
-        if data is None:
-            data = event.get("bytes")
-            if data is None:
+    protocol = getattr(receive, "__self__", None)
+    direct = protocol if isinstance(protocol, DirectReadProtocol) else None
+    reader = FrameReader(sock, limit)
+    if direct is not None:
+        direct.direct_reader = reader
+    try:
+        while sock.live:  # frames queued behind a failure or a close are not handled
+            reader.busy = False
+            event = await receive()
+            reader.busy = True
+            kind = event["type"]
+            if kind == RESUME:
+                await event["step"]
                 continue
-        if _too_large(data, limit):
-            logger.info("%s: closing, a frame is over %d bytes", sock.sid, limit)
-            sock.server.stats.oversized_packets += 1
-            ws.close(CLOSE_TOO_LARGE, linger=sock.server.ping_timeout)
-            return str(sock.server.reason.TRANSPORT_ERROR)
-        if isinstance(data, bytes):
-            await deliver(data)  # a binary attachment
-        elif data[:1] == "4":
-            await deliver(data[1:])
+            if kind != "websocket.receive":
+                break
+            data = event.get("text")
+            if data is None:
+                data = event.get("bytes")
+                if data is None:
+                    continue
+            if _too_large(data, limit):
+                logger.info("%s: closing, a frame is over %d bytes", sock.sid, limit)
+                sock.server.stats.oversized_packets += 1
+                ws.close(CLOSE_TOO_LARGE, linger=sock.server.ping_timeout)
+                return str(sock.server.reason.TRANSPORT_ERROR)
+            if isinstance(data, bytes):
+                await deliver(data)  # a binary attachment
+            elif data[:1] == "4":
+                await deliver(data[1:])
+            else:
+                await sock.receive_encoded(data)
+        return str(sock.server.reason.TRANSPORT_CLOSE)
+    finally:
+        if direct is not None:
+            direct.direct_reader = None
+            _drop_resumes(direct.queue)
+
+
+def _drop_resumes(queue: asyncio.Queue[Any]) -> None:
+    """Closes the handlers left suspended behind the reader's end (never resumed)."""
+    kept = []
+    while not queue.empty():
+        event = queue.get_nowait()
+        if event["type"] == RESUME:
+            event["step"].close()
         else:
-            await sock.receive_encoded(data)
-    return str(sock.server.reason.TRANSPORT_CLOSE)
+            kept.append(event)
+    for event in kept:
+        queue.put_nowait(event)
 
 
 def _too_large(data: str | bytes, limit: int) -> bool:

@@ -201,7 +201,7 @@ class Lifecycle:
         if conn.expiry is not None:
             conn.expiry.cancel()
         setup = conn.setup
-        if setup is asyncio.current_task():
+        if setup is not None and setup is asyncio.current_task():  # None: outside a task
             pass  # the set-up step itself closes the connection (presence check failed)
         elif not started and setup is not None and not setup.done():
             setup.cancel()  # still waiting for presence: nothing to undo

@@ -29,6 +29,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from chat_server.entrypoints.app import ChatApp
 from chat_server.entrypoints.container import Container, build_container
+from chat_server.entrypoints.serving import websocket_protocol
 from chat_server.entrypoints.settings import Settings
 
 Customize = Callable[[Container], None]
@@ -70,7 +71,8 @@ async def _serve(settings: Settings, customize: Customize | None, **uvicorn_opti
     app = ChatApp(settings, container)
     await app.startup()
     options: dict[str, Any] = {"lifespan": "off", "log_level": "warning", "http": "httptools",
-                               "ws": "auto", "ws_per_message_deflate": False, **uvicorn_options}
+                               "ws": websocket_protocol(settings.transport_impl),
+                               "ws_per_message_deflate": False, **uvicorn_options}
     server = uvicorn.Server(uvicorn.Config(app.asgi, host="127.0.0.1", port=settings.port,
                                            **options))
     task = asyncio.create_task(server.serve())
