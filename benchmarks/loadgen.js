@@ -9,7 +9,7 @@
 //
 //   node loadgen.js throughput  --url URL --secret S [--pairs 50 --window 10 --duration 10 --warmup 3]
 //   node loadgen.js latency     --url URL --secret S [--pairs 100 --rate 1000 --duration 10 --warmup 3]
-//   node loadgen.js connections --url URL --secret S [--users 5000 --concurrency 100]
+//   node loadgen.js connections --url URL --secret S [--users 5000 --concurrency 100 --hold 0]
 //   node loadgen.js history     --url URL --secret S [--messages 100000 --small 100 --samples 200]
 'use strict';
 
@@ -39,6 +39,7 @@ function parseArgs(argv) {
     samples: 200,
     fillWindow: 200,
     deadline: 180,
+    hold: 0, // connections: seconds to keep every user connected after MARK connected
   };
   for (let i = 1; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -411,6 +412,7 @@ async function connections() {
   const elapsed = (now() - t0) / 1000;
   await sleep(1000); // let the server settle before its RSS is read
   mark('connected');
+  if (opts.hold) await sleep(opts.hold * 1000); // memory_probe.py snapshots the heap meanwhile
   const ok = users.filter((u) => u.ok);
   const result = {
     users: opts.users,

@@ -84,8 +84,9 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                                    self._ping, self._ping_timed_out)
 
     # What waits for a long-polling GET, or for the WebSocket that upgrades: created on
-    # first use, since a session that opens on the lean WebSocket never needs it (an
-    # asyncio.Queue is four deques, about 3 KB per connection).
+    # first use and dropped once the lean WebSocket carries the session (``carry``), since
+    # nothing waits there after that (an asyncio.Queue is four deques, about 3 KB per
+    # connection; a session that opens on WebSocket needs one only for its OPEN packet).
     _queue: asyncio.Queue[Any] | None = None
 
     @property
@@ -376,6 +377,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 self._overflow(ws.backlog_bytes)
                 return False
         self._queued = 0
+        self._queue = None  # made for the OPEN packet; the WebSocket carries everything now
         self._sender = ws
         self.upgraded = True
         return True

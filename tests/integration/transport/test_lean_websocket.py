@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from typing import Any
 
@@ -84,6 +85,29 @@ async def test_a_session_upgraded_from_polling_gets_every_message_in_order():
         assert ack["statusCode"] == 200
         await customer.close()
         await vendor.close()
+
+
+@pytest.mark.skipif(passed_through().get("CHAT_TRANSPORT_IMPL") == "stock",
+                    reason="the stock WebSocket handler keeps its queue and the environ")
+async def test_a_websocket_session_keeps_neither_a_poll_queue_nor_its_handshake_environ():
+    """Measured with scenario 3: the queue made for the OPEN packet (four deques, about
+    3 KB) and the handshake's environ, held by the frames that serve the WebSocket (about
+    5 KB), stayed as long as the session; on a session upgraded from polling too."""
+    async with in_process(NO_LIMITS) as srv:
+        direct = await Client(srv.url, "customer", new_id()).connect()
+        upgraded = await Client(srv.url, "vendor", new_id()).connect(
+            transports=["polling", "websocket"])
+        deadline = asyncio.get_running_loop().time() + 5
+        while not all(s.upgraded for s in srv.eio.sockets.values()):
+            assert asyncio.get_running_loop().time() < deadline, "no upgrade"
+            await asyncio.sleep(0.02)
+        assert len(srv.eio.sockets) == 2
+        assert all(s._queue is None for s in srv.eio.sockets.values())
+        environs = [o for o in gc.get_objects() if isinstance(o, dict) and "wsgi.input" in o]
+        assert environs == []
+        for client in (direct, upgraded):  # both still work
+            assert (await client.call("getUserChats"))["statusCode"] == 200
+            await client.close()
 
 
 async def _send_many(vendor: Client, chat_id: str, count: int) -> None:
