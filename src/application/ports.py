@@ -303,6 +303,11 @@ class RateLimiter(Protocol):
     async def acquire(self, user: UserRef, kind: RateKind) -> bool:
         """Take one token; ``False`` when the bucket is empty (or ``True`` when disabled)."""
 
+    async def acquire_each(self, user: UserRef, kinds: tuple[RateKind, ...]) -> RateKind | None:
+        """``acquire`` of each kind in turn, in one step (one round trip when shared):
+        stops at the first empty bucket and returns its kind (the tokens taken before it
+        stay taken, as with separate calls); None when every one gave its token."""
+
     async def charge(self, user: UserRef, kind: RateKind, tokens: int) -> None:
         """Take ``tokens`` more, whatever is left: what an answer cost beyond its first
         token. The bucket may go below empty (down to minus its burst), so that later

@@ -152,6 +152,25 @@ async def test_a_bucket_refills_at_its_rate(coordination: Coordination):
     assert await limiter.acquire(user, RateKind.SEND) is True
 
 
+async def test_buckets_taken_in_turn_stop_at_the_first_empty_one(coordination: Coordination):
+    """``acquire_each`` is ``acquire`` of each kind in order, in one step: the tokens taken
+    before the empty bucket stay taken, the ones after it are not touched."""
+    limiter = coordination.limiter({RateKind.REQUEST: RateLimit(0.001, 5),
+                                    RateKind.SEND: RateLimit(0.001, 2),
+                                    RateKind.CONNECT: RateLimit(0.001, 5), RateKind.UPLOAD: None})
+    user = someone()
+    both = (RateKind.REQUEST, RateKind.SEND, RateKind.UPLOAD)
+    assert [await limiter.acquire_each(user, both) for _ in range(3)] == [None, None,
+                                                                           RateKind.SEND]
+    # 3 request tokens went (the third before SEND refused), so 2 are left.
+    assert [await limiter.acquire(user, RateKind.REQUEST) for _ in range(3)] == [True, True,
+                                                                                  False]
+    assert await limiter.acquire_each(user, (RateKind.REQUEST, RateKind.CONNECT)) is RateKind.REQUEST
+    assert [await limiter.acquire(user, RateKind.CONNECT) for _ in range(6)] == [True] * 5 + [False]
+    assert await limiter.acquire_each(someone(), (RateKind.UPLOAD,)) is None  # no limit
+    assert await limiter.acquire_each(someone(), (RateKind.SEND, RateKind.CONNECT)) is None
+
+
 async def test_kinds_without_a_limit_are_never_refused(coordination: Coordination):
     limiter = coordination.limiter({})
     assert all([await limiter.acquire(someone(), kind) for kind in RateKind])

@@ -24,6 +24,15 @@ class InMemoryRateLimiter:
         self._buckets: dict[tuple[UserRef, RateKind], tuple[float, float]] = {}
 
     async def acquire(self, user: UserRef, kind: RateKind) -> bool:
+        return self._take(user, kind)
+
+    async def acquire_each(self, user: UserRef, kinds: tuple[RateKind, ...]) -> RateKind | None:
+        for kind in kinds:
+            if not self._take(user, kind):
+                return kind
+        return None
+
+    def _take(self, user: UserRef, kind: RateKind) -> bool:
         limit = self._limits.get(kind)
         if limit is None:
             return True

@@ -39,6 +39,30 @@ return taken
 """
 
 
+# The same for several buckets in turn (KEYS[i], ARGV[3i-2..3i]: rate, burst, 1), stopping at
+# the first that has no token: returns its position (1-based), 0 when every one gave one.
+_TAKE_EACH = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[3 * i - 2])
+  local burst = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1])
+  local at = tonumber(state[2])
+  if tokens == nil then tokens = burst; at = t end
+  tokens = math.min(burst, tokens + math.max(0, t - at) * rate)
+  local taken = tokens >= cost
+  if taken then tokens = tokens - cost end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(t))
+  redis.call('EXPIRE', key, math.ceil(2 * burst / rate) + 1)
+  if not taken then return i end
+end
+return 0
+"""
+
+
 class RedisRateLimiter:
     """Token buckets per (user, kind) in Redis. While Redis is away each node limits with
     its own buckets, so a user keeps a bounded allowance per node."""
@@ -47,6 +71,7 @@ class RedisRateLimiter:
                  limits: Mapping[RateKind, RateLimit | None]) -> None:
         self._limits = dict(limits)
         self._script = client.register_script(_TAKE_TOKEN)
+        self._each = client.register_script(_TAKE_EACH)
         self._local = InMemoryRateLimiter(limits)
         self._outage = OutageLog(logger, "rate limits")
 
@@ -62,6 +87,23 @@ class RedisRateLimiter:
         self._outage.succeeded()
         return taken
 
+    async def acquire_each(self, user: UserRef, kinds: tuple[RateKind, ...]) -> RateKind | None:
+        limited = [(kind, limit) for kind in kinds if (limit := self._limits.get(kind))]
+        if not limited:
+            return None
+        if len(limited) == 1:
+            return None if await self.acquire(user, limited[0][0]) else limited[0][0]
+        args: list[float] = []
+        for _, limit in limited:
+            args += [limit.per_second, limit.burst, 1]
+        try:
+            refused = await self._each(keys=[_key(user, kind) for kind, _ in limited], args=args)
+        except REDIS_DOWN as exc:
+            self._outage.failed(exc)
+            return await self._local.acquire_each(user, kinds)
+        self._outage.succeeded()
+        return limited[int(refused) - 1][0] if refused else None
+
     async def charge(self, user: UserRef, kind: RateKind, tokens: int) -> None:
         limit = self._limits.get(kind)
         if limit is None or tokens <= 0:
@@ -76,10 +118,13 @@ class RedisRateLimiter:
 
     async def _take(self, user: UserRef, kind: RateKind, limit: RateLimit, tokens: int,
                     force: bool) -> bool:
-        key = f"chat:rate:{kind.value}:{user.type.value}:{user.id}"
         taken = await self._script(
-            keys=[key], args=[limit.per_second, limit.burst, tokens, 1 if force else 0])
+            keys=[_key(user, kind)], args=[limit.per_second, limit.burst, tokens, 1 if force else 0])
         return bool(taken)
+
+
+def _key(user: UserRef, kind: RateKind) -> str:
+    return f"chat:rate:{kind.value}:{user.type.value}:{user.id}"
 
 
 class RedisTypingThrottle:

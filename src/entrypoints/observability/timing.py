@@ -74,6 +74,12 @@ class MeteredRateLimiter:
             self._refused.inc(self._labels[kind])
         return allowed
 
+    async def acquire_each(self, user: UserRef, kinds: tuple[RateKind, ...]) -> RateKind | None:
+        refused = await self._inner.acquire_each(user, kinds)
+        if refused is not None:
+            self._refused.inc(self._labels[refused])
+        return refused
+
     async def charge(self, user: UserRef, kind: RateKind, tokens: int) -> None:
         await self._inner.charge(user, kind, tokens)
 

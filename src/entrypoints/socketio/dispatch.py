@@ -89,12 +89,13 @@ class Dispatcher:
         caller = conn.caller
         started, status = time.perf_counter(), 200
         try:
-            if not await self._limiter.acquire(conn.user, RateKind.REQUEST):
-                raise RateLimited()
             route = self._routes[conn.namespace].get(name)
             if route is None:
+                if not await self._limiter.acquire(conn.user, RateKind.REQUEST):
+                    raise RateLimited()
                 raise UnknownEvent(name)
-            if route.rate is not None and not await self._limiter.acquire(conn.user, route.rate):
+            # The request bucket, then the route's own: one step (one Redis round trip).
+            if await self._limiter.acquire_each(conn.user, route.buckets) is not None:
                 raise RateLimited()
             result = await route.run(route.parse(caller, args[0] if args else None))
             outcome = result if isinstance(result, Outcome) else Outcome(result)

@@ -72,8 +72,7 @@ class Lifecycle:
             raise _refused(401, str(exc)) from None
         user = identity.user
         # A CONNECT costs a request, and reconnecting in a loop is bounded on its own.
-        if not (await self._limiter.acquire(user, RateKind.REQUEST)
-                and await self._limiter.acquire(user, RateKind.CONNECT)):
+        if await self._limiter.acquire_each(user, (RateKind.REQUEST, RateKind.CONNECT)) is not None:
             raise _refused(429, "Too many requests")
         channel = Channel.PRESENCE if namespace == PRESENCE else Channel.CHAT
         held = max(self._per_user[(user, namespace)], await self._presence.count(user, channel))

@@ -86,6 +86,12 @@ class Route:
     rate: RateKind | None = None  # a bucket taken beside the request bucket
     # Answers that may be large (history, chat lists) cost request tokens by their size.
     weighted: bool = False
+    # What a request of this route takes: a token of the request bucket, then of ``rate``.
+    buckets: tuple[RateKind, ...] = attrs.field(init=False)
+
+    @buckets.default
+    def _buckets(self) -> tuple[RateKind, ...]:
+        return (RateKind.REQUEST,) if self.rate is None else (RateKind.REQUEST, self.rate)
 
 
 def user_chats_envelope(page: ChatPage, viewer: UserRef) -> wire.Envelope:
