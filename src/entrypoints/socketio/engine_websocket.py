@@ -239,7 +239,11 @@ async def _finish(coro: Coroutine[Any, Any, None], yielded: Any,
             elif asyncio.isfuture(yielded):
                 yielded._asyncio_future_blocking = False
                 if not yielded.done():
-                    await asyncio.wait((yielded,))
+                    try:
+                        await yielded  # what the coroutine awaits reads the outcome itself
+                    except BaseException:
+                        if not yielded.done():  # this task was cancelled, not the future
+                            raise
             else:
                 raise RuntimeError(f"a stepped coroutine yielded {yielded!r}, not a future")
             yielded = step(None)
