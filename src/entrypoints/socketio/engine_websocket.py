@@ -354,7 +354,9 @@ class FrameReader:
             yielded = context.run(coro.send, None)
         except StopIteration:
             return None
-        except Exception:  # deliver logs its handler's failures; this is the rest
+        except (Exception, asyncio.CancelledError):  # deliver logs its handler's failures
+            # Nothing above this callback would catch it but the event loop, which would
+            # close the connection.
             logger.exception("%s: a frame's handler failed", sock.sid)
             return None
         return _finish(coro, yielded, context)
