@@ -233,3 +233,26 @@ def test_the_servers_event_decoder_reads_what_the_librarys_reads(encoded: str, m
         assert fast == (decoded.namespace, decoded.id, decoded.data)
     else:
         assert fast is None  # the library decodes it, or refuses it
+
+
+def test_uvicorns_protocol_and_websockets_parser_keep_what_the_direct_reader_reads():
+    """``engine_frames.DirectReadProtocol`` reads websockets' parser state to know when it
+    may cut frames itself (an empty buffer, no fragmented message, no pending event), and
+    uses uvicorn's ASGI queue and its read pausing for a handler that suspends."""
+    from websockets.protocol import Protocol
+    from websockets.streams import StreamReader
+
+    protocol = websockets_sansio_impl.WebSocketsSansIOProtocol
+    assert "self.conn.receive_data(data)" in _source(protocol.data_received), VERSIONS
+    init = _source(protocol.__init__)
+    assert "self.queue: asyncio.Queue" in init and "self.read_paused = False" in init
+    receive = _source(protocol.receive)
+    assert "await self.queue.get()" in receive
+    assert "self.read_paused and self.queue.empty()" in receive
+    assert "self.transport.resume_reading()" in receive
+    assert "self.transport.pause_reading()" in _source(protocol.send_receive_event_to_app)
+    parser = _source(Protocol.__init__)
+    for state in ("self.reader = StreamReader()", "self.events:", "self.current_size",
+                  "self.parser_exc", "self.extensions"):
+        assert state in parser, (state, VERSIONS)
+    assert "self.buffer = bytearray()" in _source(StreamReader.__init__)
