@@ -77,7 +77,7 @@ def test_the_library_still_routes_requests_through_the_overridden_methods():
                  "except exceptions.EngineIOError:", "socket.upgraded"):
         assert call in handle_request, (call, VERSIONS)
     # What a WebSocket's handler returns ("") goes back as it is: the environ, which
-    # engine_websocket.serve empties, is not read again.
+    # engine_reading.serve empties, is not read again.
     tail = handle_request[handle_request.rindex("if not isinstance(r, dict):"):]
     assert tail.startswith("if not isinstance(r, dict):\n            return r"), VERSIONS
     assert "getattr(self, '_upgrade_' + transport)" in _source(

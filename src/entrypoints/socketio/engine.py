@@ -5,11 +5,13 @@ python-socketio builds its Engine.IO server through ``AsyncServer._engineio_serv
 it changes in python-engineio 4.15.1 (pinned; ``tests/unit/test_engine_contract.py`` fails
 when the private methods and attributes used here change):
 
-- **The lean WebSocket transport** (``engine_websocket``, ``transport_impl="lean"``, the
-  default): for sessions that open on WebSocket and for those that upgrade from
-  long-polling. No task, future or timer per message: the reader awaits the ASGI
-  ``receive`` in the request's task, a send writes straight to the ASGI ``send`` while the
-  socket has no backlog and queues behind a writer task, started only then, when it has.
+- **The lean WebSocket transport** (``engine_websocket`` sends, ``engine_reading`` reads;
+  ``transport_impl="lean"``, the default): for sessions that open on WebSocket and for
+  those that upgrade from long-polling. No task, future or timer per message: a text frame
+  is handled in uvicorn's data callback when nothing is queued before it, otherwise the
+  reader awaits the ASGI ``receive`` in the request's task; a send writes straight to the
+  transport while the socket has no backlog and queues behind a writer task, started only
+  then, when it has.
   ``transport_impl="stock"`` keeps the library's WebSocket handler (a task and a
   ``wait_for`` per frame, a queue and a writer task per socket) with everything below.
 - **Bounded sessions** (``engine_socket``): per-session outgoing bytes bounded by

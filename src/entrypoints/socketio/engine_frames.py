@@ -70,7 +70,7 @@ _MASKED = 0x80
 
 
 class FrameReader(Protocol):
-    """What ``DirectReadProtocol`` hands text frames to (``engine_websocket.FrameReader``)."""
+    """What ``DirectReadProtocol`` hands text frames to (``engine_reading.FrameReader``)."""
 
     limit: int  # frames over this many bytes take the ASGI path (its size check)
 

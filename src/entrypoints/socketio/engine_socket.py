@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from engineio import async_socket, exceptions, packet, payload
 
-from chat_server.entrypoints.socketio import engine_websocket
+from chat_server.entrypoints.socketio import engine_reading
 from chat_server.entrypoints.socketio.engine_heartbeat import Heartbeat
 from chat_server.entrypoints.socketio.engine_websocket import ENTRY_OVERHEAD, WebSocketSender
 
@@ -348,7 +348,7 @@ class ChatEngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             transport = getattr(getattr(environ["asgi.send"], "__self__", None), "transport", None)
             self._abort_stock = getattr(transport, "abort", None)
             return await super()._upgrade_websocket(environ)
-        return await engine_websocket.serve(self, environ)
+        return await engine_reading.serve(self, environ)
 
     def attach(self, ws: WebSocketSender) -> bool:
         if self._ws is not None or self.closing or self.closed:

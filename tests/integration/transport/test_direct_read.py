@@ -1,5 +1,5 @@
 """Text frames read straight from uvicorn's protocol (``engine_frames.DirectReadProtocol``
-and ``engine_websocket.FrameReader``): whatever way the bytes arrive (one at a time, many
+and ``engine_reading.FrameReader``): whatever way the bytes arrive (one at a time, many
 frames in one segment, a frame cut anywhere, control frames and fragmented messages between
 them, frames over the fast path's size), every event is handled once and in order."""
 
@@ -20,7 +20,7 @@ from service_support import new_id, passed_through
 
 from chat_server.adapters.memory import InMemoryChatRepository
 from chat_server.entrypoints.container import Container
-from chat_server.entrypoints.socketio import engine_websocket
+from chat_server.entrypoints.socketio import engine_reading
 
 pytestmark = pytest.mark.skipif(passed_through().get("CHAT_TRANSPORT_IMPL") == "stock",
                                 reason="the stock transport reads through websockets' parser")
@@ -161,7 +161,7 @@ def mixed_stream(count: int, large: bool) -> bytes:
 async def test_every_event_is_answered_once_and_in_order_however_the_bytes_arrive(
     sizes: list[int], mocker: Any,
 ):
-    direct = mocker.spy(engine_websocket.FrameReader, "__call__")
+    direct = mocker.spy(engine_reading.FrameReader, "__call__")
     async with in_process(NO_LIMITS) as srv:
         ws = await RawSocket.open(srv.url)
         await ws.connect_chat()
@@ -184,7 +184,7 @@ async def test_a_handler_that_suspends_keeps_its_place_before_the_frames_behind_
     def slow_storage(container: Container) -> None:
         container.storage.chats.override(providers.Object(SlowChats()))
 
-    resumed = mocker.spy(engine_websocket, "_finish")
+    resumed = mocker.spy(engine_reading, "run_to_end")
     async with in_process(NO_LIMITS, customize=slow_storage) as srv:
         ws = await RawSocket.open(srv.url)
         await ws.connect_chat()
