@@ -296,6 +296,8 @@ class RateKind(enum.Enum):
     UPLOAD = "upload"  # POST /api/v1/me/uploads, whatever its outcome
     REPORT = "report"  # reportUser
 
+    __hash__ = object.__hash__  # as UserType's: the members are compared by identity
+
 
 class RateLimiter(Protocol):
     """Per-user token buckets, shared by all of a user's connections."""

@@ -310,10 +310,10 @@ class Chat:
         if sender is None:
             changes["system_sent_seq"] = max(seq, self.system_sent_seq)
         else:
-            changes[f"{sender.value}_sent_seq"] = max(seq, self.sent_seq_of(sender))
+            changes[_SENT_SEQ[sender]] = max(seq, self.sent_seq_of(sender))
         for side in sides_addressed(sender):
             if seq > self.read_seq_of(side):
-                changes[f"{side.value}_unread"] = getattr(self, f"{side.value}_unread") + 1
+                changes[_UNREAD[side]] = self.unread_for_side(side) + 1
         if seq > self.last_message_seq:
             changes.update(last_message_id=message_id, last_message_seq=seq, last_message_at=at)
         return self._evolve(changes)
@@ -352,3 +352,7 @@ class Chat:
 
 
 _CHAT_FIELDS = tuple(field.name for field in attrs.fields(Chat))
+# Each side's fields by name, for the copies a send makes (an Enum's ``value`` is a
+# Python-level property).
+_SENT_SEQ = {side: f"{side.value}_sent_seq" for side in UserType}
+_UNREAD = {side: f"{side.value}_unread" for side in UserType}

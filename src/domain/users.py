@@ -13,6 +13,10 @@ class UserType(enum.Enum):
     CUSTOMER = "customer"
     VENDOR = "vendor"
 
+    # Members are singletons compared by identity, so identity is their hash: Enum's own
+    # hashes the member's name in Python, several times per message (UserRef keys).
+    __hash__ = object.__hash__
+
     @property
     def other(self) -> UserType:
         return UserType.VENDOR if self is UserType.CUSTOMER else UserType.CUSTOMER
@@ -36,7 +40,11 @@ class UserRef:
     id: int
 
     def __str__(self) -> str:
-        return f"{self.type.value}:{self.id}"
+        return f"{_PREFIX[self.type]}{self.id}"
+
+
+# ``"customer:"``, ``"vendor:"``: an Enum's ``value`` is a Python-level property.
+_PREFIX = {kind: f"{kind.value}:" for kind in UserType}
 
 
 def is_valid_user_id(value: object) -> bool:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from chat_server.application.ports import RateKind, RateLimit
-from chat_server.domain.model import UserRef
+from chat_server.domain.model import UserRef, UserType
 
 # Forget idle entries once this many are held, so memory stays bounded by active users.
 _PRUNE_ABOVE = 10_000
@@ -21,7 +21,8 @@ class InMemoryRateLimiter:
     ) -> None:
         self._limits = dict(limits)
         self._monotonic = monotonic
-        self._buckets: dict[tuple[UserRef, RateKind], tuple[float, float]] = {}
+        # Keyed by the user's parts: a UserRef's hash is Python code, a tuple's is not.
+        self._buckets: dict[tuple[UserType, int, RateKind], tuple[float, float]] = {}
 
     async def acquire(self, user: UserRef, kind: RateKind) -> bool:
         return self._take(user, kind)
@@ -37,7 +38,7 @@ class InMemoryRateLimiter:
         if limit is None:
             return True
         now = self._monotonic()
-        key = (user, kind)
+        key = (user.type, user.id, kind)
         tokens, since = self._buckets.get(key, (float(limit.burst), now))
         tokens = min(float(limit.burst), tokens + (now - since) * limit.per_second)
         if tokens < 1.0:
@@ -53,7 +54,7 @@ class InMemoryRateLimiter:
         if limit is None or tokens <= 0:
             return
         now = self._monotonic()
-        key = (user, kind)
+        key = (user.type, user.id, kind)
         left, since = self._buckets.get(key, (float(limit.burst), now))
         left = min(float(limit.burst), left + (now - since) * limit.per_second)
         self._buckets[key] = (max(-float(limit.burst), left - tokens), now)
@@ -61,7 +62,7 @@ class InMemoryRateLimiter:
     def _prune(self, now: float) -> None:
         """Drop buckets that have refilled completely: they hold no information."""
         for key, (tokens, since) in list(self._buckets.items()):
-            limit = self._limits[key[1]]
+            limit = self._limits[key[2]]
             assert limit is not None
             if tokens + (now - since) * limit.per_second >= limit.burst:
                 del self._buckets[key]

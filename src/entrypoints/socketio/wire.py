@@ -67,7 +67,11 @@ def error_envelope(
 
 
 def user_type(user: UserRef) -> str:
-    return user.type.name  # CUSTOMER / VENDOR
+    return _TYPE_NAMES[user.type]  # CUSTOMER / VENDOR
+
+
+# An Enum's ``name`` is a Python-level property: looked up once here.
+_TYPE_NAMES = {kind: kind.name for kind in UserType}
 
 
 SYSTEM = "SYSTEM"
@@ -110,9 +114,9 @@ def message_json(m: Message, viewer: UserRef | None = None) -> dict[str, Any]:
         "chatId": m.chat_id,
         "seq": m.seq,
         "senderId": m.sender.id if m.sender else None,
-        "senderType": m.sender.type.name if m.sender else SYSTEM,
+        "senderType": _TYPE_NAMES[m.sender.type] if m.sender else SYSTEM,
         "recipientId": m.recipient.id if m.recipient else None,
-        "recipientType": m.recipient.type.name if m.recipient else None,
+        "recipientType": _TYPE_NAMES[m.recipient.type] if m.recipient else None,
         "text": m.text,
         "messageImages": images,
         "attachments": attachments,
@@ -233,8 +237,9 @@ def user_offline(user: UserRef, last_seen: datetime | None) -> Envelope:
 
 
 def room(user: UserRef) -> str:
-    """Every socket of a user joins this room in its namespace."""
-    return f"{user.type.value}:{user.id}"
+    """Every socket of a user joins this room in its namespace: ``customer:12``, which is
+    also what ``str(user)`` writes."""
+    return str(user)
 
 
 _USER_TYPES = {t.value: t for t in UserType}
