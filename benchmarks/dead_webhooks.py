@@ -23,13 +23,12 @@ import argparse
 import asyncio
 import json
 import re
-import statistics
 import threading
 import time
 import urllib.request
 from typing import Any
 
-from bench import RESULTS, Server, cpu_seconds, free_port, run_loadgen
+from bench import RESULTS, Server, cpu_seconds, free_port, median, run_loadgen
 
 WEBHOOK_SECRET = "benchmark-webhook-secret-0123456789abcdef"
 KINDS = ("none", "refused", "hanging")
@@ -134,20 +133,11 @@ def one_run(kind: str, opts: argparse.Namespace) -> dict[str, Any]:
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for kind, results in runs.items():
-        def median(*path: str, results: list[dict[str, Any]] = results) -> float | None:
-            values = []
-            for r in results:
-                value: Any = r
-                for key in path:
-                    value = value.get(key) if isinstance(value, dict) else None
-                if isinstance(value, int | float):
-                    values.append(value)
-            return statistics.median(values) if values else None
-
         summary[kind] = {
-            "p50": median("latencyMs", "p50"), "p99": median("latencyMs", "p99"),
+            "p50": median(results, "latencyMs", "p50"), "p99": median(results, "latencyMs", "p99"),
             "p99Rounds": [r.get("latencyMs", {}).get("p99") for r in results],
-            "cpuUsPerMessage": median("cpuUsPerMessage"), "cpuPercent": median("cpuPercent"),
+            "cpuUsPerMessage": median(results, "cpuUsPerMessage"),
+            "cpuPercent": median(results, "cpuPercent"),
             "lost": sum(r.get("lost", 0) for r in results),
             "errors": sum(r.get("errors", 0) for r in results),
         }

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import time
 from typing import Any
@@ -39,6 +38,7 @@ from bench import (
     Server,
     cpu_seconds,
     machine,
+    median,
     pinned,
     start_mongo,
     start_redis,
@@ -119,22 +119,12 @@ def main() -> None:
                 process.terminate()
                 process.wait(15)
 
-    def med(setup: str, *path: str) -> float | None:
-        values = []
-        for r in runs[setup]:
-            v: Any = r
-            for p in path:
-                v = v.get(p) if isinstance(v, dict) else None
-            if isinstance(v, (int, float)):
-                values.append(v)
-        return statistics.median(values) if values else None
-
-    summary = {s: {"serverCpuUsPerDelivered": med(s, "serverCpuUsPerDelivered"),
+    summary = {s: {"serverCpuUsPerDelivered": median(runs[s], "serverCpuUsPerDelivered"),
                    "perRound": [r.get("serverCpuUsPerDelivered") for r in runs[s]],
-                   "mongoCpuUsPerDelivered": med(s, "mongoCpuUsPerDelivered"),
-                   "deliveredPerSecond": med(s, "deliveredPerSecond"),
-                   "p99": med(s, "latencyMs", "p99"), "lost": med(s, "lost"),
-                   "errors": med(s, "errors")} for s in setups}
+                   "mongoCpuUsPerDelivered": median(runs[s], "mongoCpuUsPerDelivered"),
+                   "deliveredPerSecond": median(runs[s], "deliveredPerSecond"),
+                   "p99": median(runs[s], "latencyMs", "p99"), "lost": median(runs[s], "lost"),
+                   "errors": median(runs[s], "errors")} for s in setups}
     one = summary.get("one", {}).get("serverCpuUsPerDelivered")
     for s in setups:
         value = summary[s]["serverCpuUsPerDelivered"]
