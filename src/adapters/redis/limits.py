@@ -15,46 +15,27 @@ from chat_server.domain.model import UserRef
 
 logger = logging.getLogger("chat_server.redis")
 
-# A token bucket in one atomic step, on Redis' clock so that nodes need not agree on time.
-# KEYS[1] bucket; ARGV rate per second, burst, tokens to take, whether to take them whatever
-# is left (a charge: down to minus the burst). Returns 1 when the tokens were taken.
-_TAKE_TOKEN = """
-local now = redis.call('TIME')
-local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local force = tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-local at = tonumber(state[2])
-if tokens == nil then tokens = burst; at = t end
-tokens = math.min(burst, tokens + math.max(0, t - at) * rate)
-local taken = 0
-if force == 1 then tokens = math.max(-burst, tokens - cost); taken = 1
-elseif tokens >= cost then tokens = tokens - cost; taken = 1 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(t))
-redis.call('EXPIRE', KEYS[1], math.ceil(2 * burst / rate) + 1)
-return taken
-"""
-
-
-# The same for several buckets in turn (KEYS[i], ARGV[3i-2..3i]: rate, burst, 1), stopping at
-# the first that has no token: returns its position (1-based), 0 when every one gave one.
-_TAKE_EACH = """
+# Token buckets in one atomic step, on Redis' clock so that nodes need not agree on time.
+# KEYS: the buckets, taken in turn; ARGV, four per bucket: rate per second, burst, tokens to
+# take, whether to take them whatever is left (a charge: down to minus the burst). Stops at
+# the first bucket short of its tokens and returns its position (1-based); 0 when all gave.
+_TAKE = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
 for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[3 * i - 2])
-  local burst = tonumber(ARGV[3 * i - 1])
-  local cost = tonumber(ARGV[3 * i])
+  local rate = tonumber(ARGV[4 * i - 3])
+  local burst = tonumber(ARGV[4 * i - 2])
+  local cost = tonumber(ARGV[4 * i - 1])
+  local force = tonumber(ARGV[4 * i])
   local state = redis.call('HMGET', key, 'tokens', 'at')
   local tokens = tonumber(state[1])
   local at = tonumber(state[2])
   if tokens == nil then tokens = burst; at = t end
   tokens = math.min(burst, tokens + math.max(0, t - at) * rate)
-  local taken = tokens >= cost
-  if taken then tokens = tokens - cost end
+  local taken = true
+  if force == 1 then tokens = math.max(-burst, tokens - cost)
+  elseif tokens >= cost then tokens = tokens - cost
+  else taken = false end
   redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(t))
   redis.call('EXPIRE', key, math.ceil(2 * burst / rate) + 1)
   if not taken then return i end
@@ -70,61 +51,46 @@ class RedisRateLimiter:
     def __init__(self, client: aioredis.Redis | PipelinedRedis,
                  limits: Mapping[RateKind, RateLimit | None]) -> None:
         self._limits = dict(limits)
-        self._script = client.register_script(_TAKE_TOKEN)
-        self._each = client.register_script(_TAKE_EACH)
+        self._script = client.register_script(_TAKE)
         self._local = InMemoryRateLimiter(limits)
         self._outage = OutageLog(logger, "rate limits")
 
     async def acquire(self, user: UserRef, kind: RateKind) -> bool:
-        limit = self._limits.get(kind)
-        if limit is None:
-            return True
-        try:
-            taken = await self._take(user, kind, limit, 1, force=False)
-        except REDIS_DOWN as exc:
-            self._outage.failed(exc)
-            return await self._local.acquire(user, kind)
-        self._outage.succeeded()
-        return taken
+        return await self.acquire_each(user, (kind,)) is None
 
     async def acquire_each(self, user: UserRef, kinds: tuple[RateKind, ...]) -> RateKind | None:
         limited = [(kind, limit) for kind in kinds if (limit := self._limits.get(kind))]
         if not limited:
             return None
-        if len(limited) == 1:
-            return None if await self.acquire(user, limited[0][0]) else limited[0][0]
-        args: list[float] = []
-        for _, limit in limited:
-            args += [limit.per_second, limit.burst, 1]
         try:
-            refused = await self._each(keys=[_key(user, kind) for kind, _ in limited], args=args)
+            refused = await self._take(user, limited, 1, force=False)
         except REDIS_DOWN as exc:
             self._outage.failed(exc)
             return await self._local.acquire_each(user, kinds)
         self._outage.succeeded()
-        return limited[int(refused) - 1][0] if refused else None
+        return refused
 
     async def charge(self, user: UserRef, kind: RateKind, tokens: int) -> None:
         limit = self._limits.get(kind)
         if limit is None or tokens <= 0:
             return
         try:
-            await self._take(user, kind, limit, tokens, force=True)
+            await self._take(user, [(kind, limit)], tokens, force=True)
         except REDIS_DOWN as exc:
             self._outage.failed(exc)
             await self._local.charge(user, kind, tokens)
             return
         self._outage.succeeded()
 
-    async def _take(self, user: UserRef, kind: RateKind, limit: RateLimit, tokens: int,
-                    force: bool) -> bool:
-        taken = await self._script(
-            keys=[_key(user, kind)], args=[limit.per_second, limit.burst, tokens, 1 if force else 0])
-        return bool(taken)
-
-
-def _key(user: UserRef, kind: RateKind) -> str:
-    return f"chat:rate:{kind.value}:{user.type.value}:{user.id}"
+    async def _take(self, user: UserRef, buckets: list[tuple[RateKind, RateLimit]], tokens: int,
+                    force: bool) -> RateKind | None:
+        """One script call for ``buckets`` in turn; the kind of the first one refused."""
+        args: list[float] = []
+        for _, limit in buckets:
+            args += [limit.per_second, limit.burst, tokens, 1 if force else 0]
+        keys = [f"chat:rate:{kind.value}:{user.type.value}:{user.id}" for kind, _ in buckets]
+        refused = int(await self._script(keys=keys, args=args))
+        return buckets[refused - 1][0] if refused else None
 
 
 class RedisTypingThrottle:
