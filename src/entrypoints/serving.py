@@ -120,7 +120,7 @@ def tune_gc() -> None:
     """Once started: what start-up made (modules, the container: about 100,000 objects)
     leaves the collector's generations for good, and full collections are rarer. A heap that
     keeps growing (in-memory storage holding every message) made CPython scan it whole
-    every time it grew by a quarter: 3.5 % of a send's CPU in scenario 1 (performance.md).
+    every time it grew by a quarter: 3.4 % of the CPU in scenario 1 (performance.md).
     A full collection still runs every 7 million tracked allocations at most, and young
     collections as before, so cyclic garbage is still reclaimed."""
     gc.collect()
