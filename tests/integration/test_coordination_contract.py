@@ -152,6 +152,28 @@ async def test_a_bucket_refills_at_its_rate(coordination: Coordination):
     assert await limiter.acquire(user, RateKind.SEND) is True
 
 
+async def test_a_charge_takes_what_is_left_and_more_down_to_minus_the_burst(
+    coordination: Coordination,
+):
+    """``charge`` (what a large answer cost beyond its first token) is taken whatever is
+    left: the bucket may go below empty, so later requests wait until it refilled."""
+    limiter = coordination.limiter({RateKind.REQUEST: RateLimit(2.0, 4),
+                                    RateKind.SEND: RateLimit(50.0, 2)})
+    user = someone()
+    assert await limiter.acquire(user, RateKind.REQUEST) is True  # 3 left
+    await limiter.charge(user, RateKind.REQUEST, 5)  # -2
+    assert await limiter.acquire(user, RateKind.REQUEST) is False
+    await asyncio.sleep(0.1)  # about +0.2 at 2/s: still short of one
+    assert await limiter.acquire(user, RateKind.REQUEST) is False
+    # Floored at minus the burst: -2, not -98, so 0.1 s at 50/s refills it.
+    await limiter.charge(user, RateKind.SEND, 100)
+    assert await limiter.acquire(user, RateKind.SEND) is False
+    await asyncio.sleep(0.1)
+    assert await limiter.acquire(user, RateKind.SEND) is True
+    await limiter.charge(user, RateKind.CONNECT, 3)  # a kind without a limit: nothing
+    assert await limiter.acquire(user, RateKind.CONNECT) is True
+
+
 async def test_buckets_taken_in_turn_stop_at_the_first_empty_one(coordination: Coordination):
     """``acquire_each`` is ``acquire`` of each kind in order, in one step: the tokens taken
     before the empty bucket stay taken, the ones after it are not touched."""
