@@ -11,6 +11,14 @@ frames of a send (its ack and its emit). A server's text frame without extension
 connection is plainly open this writes exactly those bytes itself. Anything else (another
 ASGI server or protocol, permessage-deflate negotiated, a close begun, a fragmented message
 in progress) returns None and the frame takes the ASGI path.
+
+While ``DirectReadProtocol`` handles the frames of one read, the frames written this way
+are held per transport (``_corked``) and each connection's are written at once when that
+read is handled: a client whose frames come several to a segment gets its acks in one
+``send`` system call, and their recipient its messages in another, instead of one call per
+frame. Nothing waits for a later event: the writes happen before the callback returns.
+Whatever else writes to a transport (websockets' control frames and close, a frame of the
+ASGI path) first writes what is held for it (``uncork``), so the order holds.
 """
 
 from __future__ import annotations
@@ -30,6 +38,10 @@ except ImportError:  # pragma: no cover - the wheel has it
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
 FIN_TEXT = 0x81
+# A frame larger than this is written at once, not held (joining would copy it again).
+CORK_MAX_FRAME = 16384
+# The frames held per transport while the frames of one read are handled, else None.
+_corked: dict[Any, list[bytes]] | None = None
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -57,10 +69,38 @@ def direct_text_writer(protocol: Any) -> Callable[[str], bool] | None:
                 or conn.state is not OPEN or conn.extensions
                 or conn.expect_continuation_frame or transport.is_closing()):
             return False
-        transport.write(text_frame(text.encode()))
+        frame = text_frame(text.encode())
+        corked = _corked
+        if corked is None:
+            transport.write(frame)
+        elif len(frame) > CORK_MAX_FRAME:
+            uncork(transport)
+            transport.write(frame)
+        elif (held := corked.get(transport)) is None:
+            corked[transport] = [frame]
+        else:
+            held.append(frame)
         return True
 
     return write
+
+
+def uncork(transport: Any) -> None:
+    """Writes what is held for ``transport``, before anything else is written to it."""
+    if _corked and (held := _corked.pop(transport, None)):
+        _write_held(transport, held)
+
+
+def _write_corked() -> None:
+    global _corked
+    corked, _corked = _corked, None
+    for transport, held in (corked or {}).items():
+        _write_held(transport, held)
+
+
+def _write_held(transport: Any, held: list[bytes]) -> None:
+    if not transport.is_closing():  # closed meanwhile: nobody to read them
+        transport.write(held[0] if len(held) == 1 else b"".join(held))
 
 
 # ---------------------------------------------------------------------------- reading
@@ -106,9 +146,24 @@ class DirectReadProtocol(WebSocketsSansIOProtocol):  # type: ignore[misc]
         reader = self.direct_reader
         conn = self.conn
         if reader is None or conn.state is not OPEN or conn.reader.buffer:
+            uncork(self.transport)
             super().data_received(data)
             return
-        self._frames(data, reader)
+        global _corked
+        if _corked is not None:  # pragma: no cover - callbacks do not nest
+            self._frames(data, reader)
+            return
+        _corked = {}
+        try:
+            self._frames(data, reader)
+        finally:
+            _write_corked()
+
+    def _parse(self, data: bytes) -> None:
+        """websockets' parser for what the direct way does not take; it may answer (a PONG,
+        a close) straight away, so what is held for this connection goes first."""
+        uncork(self.transport)
+        super().data_received(data)
 
     def _frames(self, data: bytes, reader: FrameReader) -> None:
         end, offset = len(data), 0
@@ -121,14 +176,14 @@ class DirectReadProtocol(WebSocketsSansIOProtocol):  # type: ignore[misc]
             size, start = head
             stop = start + size
             if size > limit or self.conn.state is not OPEN:  # websockets' to refuse
-                super().data_received(data[offset:])
+                self._parse(data[offset:])
                 return
             if stop > end:
                 self._held = data[offset:]
                 return
             if (data[offset] != FIN_TEXT or not data[offset + 1] & _MASKED
                     or not self._direct_now(reader) or not self._took(data, start, stop, reader)):
-                super().data_received(data[offset:stop])
+                self._parse(data[offset:stop])
             offset = stop
 
     def _direct_now(self, reader: FrameReader) -> bool:

@@ -38,7 +38,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from chat_server.entrypoints.socketio.engine_frames import direct_text_writer
+from chat_server.entrypoints.socketio.engine_frames import direct_text_writer, uncork
 
 logger = logging.getLogger("chat_server.engine")
 
@@ -54,7 +54,7 @@ class WebSocketSender:
     """The sending half of one WebSocket, see the module docstring."""
 
     __slots__ = ("_abort", "_backlog", "_backlog_bytes", "_direct", "_limit", "_linger",
-                 "_on_ping_sent", "_ping", "_send", "_writable", "_writer", "closed")
+                 "_on_ping_sent", "_ping", "_send", "_transport", "_writable", "_writer", "closed")
 
     def __init__(self, send: AsgiSend, limit: int, on_ping_sent: Callable[[], None]) -> None:
         self._send = send
@@ -64,6 +64,7 @@ class WebSocketSender:
         writable = getattr(protocol, "writable", None)
         self._writable = writable if isinstance(writable, asyncio.Event) else None
         transport = getattr(protocol, "transport", None)
+        self._transport = transport
         self._abort: Callable[[], None] | None = getattr(transport, "abort", None)
         self._direct = direct_text_writer(protocol)  # engine_frames.py
         # Made when a frame must wait (an empty deque is ~760 bytes per connection).
@@ -144,6 +145,8 @@ class WebSocketSender:
 
     def _step(self, message: Message) -> bool:
         """Runs the ASGI send as far as it goes without suspending; True if it finished."""
+        if self._transport is not None:
+            uncork(self._transport)  # frames held for this connection go first
         coro = self._send(message)
         try:
             yielded = coro.send(None)

@@ -20,7 +20,7 @@ from service_support import new_id, passed_through
 
 from chat_server.adapters.memory import InMemoryChatRepository
 from chat_server.entrypoints.container import Container
-from chat_server.entrypoints.socketio import engine_reading
+from chat_server.entrypoints.socketio import engine_frames, engine_reading
 
 pytestmark = pytest.mark.skipif(passed_through().get("CHAT_TRANSPORT_IMPL") == "stock",
                                 reason="the stock transport reads through websockets' parser")
@@ -211,3 +211,26 @@ async def test_a_frame_of_invalid_utf8_closes_the_connection_as_websockets_does(
                 assert struct.unpack("!H", payload[:2])[0] == 1007
                 break
         await ws.close()
+
+
+async def test_the_answers_to_one_read_are_written_together_and_in_order(mocker: Any):
+    """The acks of frames that came in one segment are written in one go; a close frame
+    behind them (websockets answers it at once) still comes after them."""
+    held = mocker.spy(engine_frames, "_write_held")
+    async with in_process(NO_LIMITS) as srv:
+        ws = await RawSocket.open(srv.url)
+        await ws.connect_chat()
+        held.reset_mock()
+        count = 30
+        ws.writer.write(b"".join(client_frame(event(n)) for n in range(1, count + 1))
+                        + client_frame(struct.pack("!H", 1000), opcode=0x8))
+        acks: list[int] = []
+        while (frame := await asyncio.wait_for(ws.frame(), 10))[0] != 0x8:
+            if frame[1].startswith(b"43/chat,"):
+                acks.append(int(frame[1][8:frame[1].index(b"[")]))
+        assert frame[1][:2] == struct.pack("!H", 1000)
+        assert acks == list(range(1, count + 1))  # all of them before the close
+        await ws.close()
+    # However TCP cut the bytes, fewer writes than acks, and at least one held several.
+    frames = [len(call.args[1]) for call in held.call_args_list]
+    assert sum(frames) >= count and len(frames) < count and max(frames) > 1, frames
